@@ -16,6 +16,8 @@ export interface Stat {
   atimeNs: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
+  /** Which mount answered (set by the Namespace), so (dev, ino) is unique across a namespace. */
+  dev?: number;
 }
 
 export interface DirEntry {
@@ -49,6 +51,8 @@ export interface FileHandle {
   truncate(size: number): MaybePromise<void>;
   sync(): MaybePromise<void>;
   close(): MaybePromise<void>;
+  /** "dir" for a handle on a directory (metadata only: reads answer EISDIR); "file" when absent. */
+  readonly type?: FileType;
   /** Current position; `seek` moves it (the WASI host uses these for fd_seek/fd_tell). */
   position: number;
   /** Request/reply files (Plan 9 ctl pattern): reads answer what this handle wrote. */
