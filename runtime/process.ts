@@ -1,0 +1,165 @@
+// Processes: a Program instantiated over a namespace, run to its exit under limits that hold.
+// Wall time: instrumented guests call back every few thousand loop iterations (a busy loop is
+// stopped) and every wait on a service is raced against the deadline. Memory: each memory.grow is
+// decided here, against the cap. Output: stdout+stderr bytes are counted; past the cap the guest is
+// stopped. stdout/stderr also go to /logs/stdout and /logs/stderr when the namespace has them.
+import { isFsError } from "./errors.ts";
+import type { Program } from "./modules.ts";
+import type { FileHandle, FileService, MaybePromise } from "./types.ts";
+import { isPromise } from "./types.ts";
+import { LimitExceeded, ProcExit, WasiHost } from "./wasi/host.ts";
+
+export interface Limits {
+  /** Wall-clock time from start to exit. */
+  wallTimeMs?: number;
+  /** Linear memory the guest may grow to. */
+  memoryBytes?: number;
+  /** stdout + stderr bytes. */
+  outputBytes?: number;
+}
+
+export const DEFAULT_LIMITS: Required<Limits> = { wallTimeMs: Infinity, memoryBytes: 1 << 30, outputBytes: 64 << 20 };
+
+/** Exit statuses for stopped processes, as a shell would show them. */
+export const EXIT = { timeout: 124, trap: 134, memory: 137, output: 153 } as const;
+
+export interface SpawnOptions {
+  namespace: FileService;
+  /** argv[0]; defaults to "agent". */
+  name?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  stdin?: Uint8Array | string;
+  limits?: Limits;
+  onStdout?: (bytes: Uint8Array) => void;
+  onStderr?: (bytes: Uint8Array) => void;
+  /** The namespace path preopened as "/" (default "/"); null preopens nothing. */
+  preopen?: string | null;
+}
+
+export interface ExitStatus {
+  code: number;
+  reason: "exit" | "trap" | "timeout" | "memory" | "output";
+  /** Why a process was stopped (trap message or limit), absent for a normal exit. */
+  message?: string;
+  durationMs: number;
+}
+
+const FUEL = 1 << 16;
+
+export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStatus> {
+  const limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const started = performance.now();
+  const deadline = started + limits.wallTimeMs;
+  const logs = await openLogs(o.namespace);
+  let output = 0;
+  let memoryRefused = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const sink = (log: FileHandle | null, tee?: (b: Uint8Array) => void) => (b: Uint8Array): void => {
+    output += b.length;
+    if (output > limits.outputBytes) throw new LimitExceeded("output", `output limit of ${limits.outputBytes} bytes exceeded`);
+    tee?.(b);
+    if (log) logs.write(log, b);
+  };
+  const timeout = (): LimitExceeded => new LimitExceeded("timeout", `wall time limit of ${limits.wallTimeMs} ms exceeded`);
+  const expired = Number.isFinite(limits.wallTimeMs)
+    ? new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timeout()), Math.max(0, deadline - performance.now())); })
+    : null;
+  expired?.catch(() => {});
+
+  const host = new WasiHost({
+    fs: o.namespace,
+    args: [o.name ?? "agent", ...(o.args ?? [])],
+    env: o.env,
+    stdin: typeof o.stdin === "string" ? new TextEncoder().encode(o.stdin) : o.stdin,
+    stdout: sink(logs.stdout, o.onStdout),
+    stderr: sink(logs.stderr, o.onStderr),
+    preopen: o.preopen,
+    guard: expired ? (p) => Promise.race([p, expired]) : undefined,
+  });
+
+  let memory: WebAssembly.Memory | undefined;
+  const oanix = {
+    tick: (): number => {
+      if (performance.now() > deadline) throw timeout();
+      return FUEL;
+    },
+    grow: (pages: number): number => {
+      const cur = memory!.buffer.byteLength;
+      if (cur + pages * 65536 > limits.memoryBytes) {
+        memoryRefused = true;
+        return -1;
+      }
+      try {
+        return memory!.grow(pages);
+      } catch {
+        return -1;
+      }
+    },
+  };
+
+  let status: Omit<ExitStatus, "durationMs">;
+  try {
+    const instance = new WebAssembly.Instance(program.module, { wasi_snapshot_preview1: host.imports(), oanix } as WebAssembly.Imports);
+    memory = Object.values(instance.exports).find((e) => e instanceof WebAssembly.Memory) as WebAssembly.Memory;
+    host.memory = memory;
+    if (memory.buffer.byteLength > limits.memoryBytes)
+      throw new LimitExceeded("memory", `initial memory of ${memory.buffer.byteLength} bytes exceeds the limit of ${limits.memoryBytes}`);
+    const start = WebAssembly.promising(instance.exports._start as () => void);
+    await start();
+    status = { code: 0, reason: "exit" };
+  } catch (e) {
+    status = ended(e, memoryRefused, limits.memoryBytes);
+  } finally {
+    clearTimeout(timer);
+  }
+  await host.closeAll();
+  await logs.close(status);
+  return { ...status, durationMs: performance.now() - started };
+}
+
+function ended(e: unknown, memoryRefused: boolean, cap: number): Omit<ExitStatus, "durationMs"> {
+  if (e instanceof ProcExit) {
+    // A guest that dies after being refused memory died of the memory limit, whatever it says.
+    if (e.code !== 0 && memoryRefused) return { code: EXIT.memory, reason: "memory", message: `memory limit of ${cap} bytes reached` };
+    return { code: e.code, reason: "exit" };
+  }
+  if (e instanceof LimitExceeded) return { code: EXIT[e.kind], reason: e.kind, message: e.message };
+  if (e instanceof WebAssembly.RuntimeError || e instanceof RangeError) {
+    if (memoryRefused) return { code: EXIT.memory, reason: "memory", message: `memory limit of ${cap} bytes reached` };
+    return { code: EXIT.trap, reason: "trap", message: `trap: ${e.message}` };
+  }
+  throw e;
+}
+
+/** The process's /logs files, when the namespace has them; writes keep their order even when async. */
+async function openLogs(ns: FileService) {
+  const open = async (name: string): Promise<FileHandle | null> => {
+    try {
+      return await ns.open(`/logs/${name}`, { write: true, append: true, create: true });
+    } catch (e) {
+      if (isFsError(e)) return null; // no /logs, or not writable: output still reaches the callbacks
+      throw e;
+    }
+  };
+  const [stdout, stderr, events] = await Promise.all([open("stdout"), open("stderr"), open("events.jsonl")]);
+  let chain: Promise<unknown> | null = null;
+  const errors: unknown[] = [];
+  const write = (h: FileHandle, b: Uint8Array): void => {
+    const go = (): MaybePromise<unknown> => h.write(b);
+    if (chain) chain = chain.then(go).catch((e) => errors.push(e));
+    else {
+      const r = go();
+      if (isPromise(r)) chain = r.catch((e) => errors.push(e));
+    }
+  };
+  return {
+    stdout, stderr, write,
+    async close(status: Omit<ExitStatus, "durationMs">): Promise<void> {
+      if (events) write(events, new TextEncoder().encode(JSON.stringify({ ts: Date.now(), event: "exit", ...status }) + "\n"));
+      await chain;
+      for (const h of [stdout, stderr, events]) if (h) await h.close();
+    },
+  };
+}
