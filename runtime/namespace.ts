@@ -6,7 +6,7 @@
 import { fsError, isFsError } from "./errors.ts";
 import { segments } from "./path.ts";
 import type { DirEntry, FileHandle, FileService, MaybePromise, OpenFlags, Stat, WatchEvent } from "./types.ts";
-import { isPromise, then } from "./types.ts";
+import { andThen, isPromise } from "./types.ts";
 
 /**
  * Per-mount access: read-only, read-write, sign-only (only request/reply files, so a guest can ask
@@ -220,30 +220,32 @@ export class Namespace implements FileService {
     const openIn = (m: Member, p: string, f: OpenFlags): MaybePromise<FileHandle> => {
       if (m.access === "sign") {
         if (!f.read || !f.write || f.truncate || f.create) throw fsError("EACCES", `${r.abs}: sign-only mount: open request/reply files read-write`);
-        return then(m.service.open(p, f), (h) => signOnly(h, r.abs));
+        return andThen(m.service.open(p, f), (h) => signOnly(h, r.abs));
       }
       if (mutating) writable(m, r.abs, "open");
       else charge(m);
       const h = m.service.open(p, f);
-      return m.access instanceof Budget ? then(h, (x) => budgeted(x, m.access as Budget)) : h;
+      return m.access instanceof Budget ? andThen(h, (x) => budgeted(x, m.access as Budget)) : h;
     };
-    if (r.members.length <= 1 || !flags.create) {
-      return this.#first(r, (m, p) => openIn(m, p, flags), () => dirHandle(SYNTHETIC_DIR));
-    }
+    const synthetic = (): FileHandle => {
+      if (mutating) throw fsError("EISDIR", `${r.abs}: is a directory`);
+      return dirHandle(SYNTHETIC_DIR);
+    };
+    if (r.members.length <= 1 || !flags.create) return this.#first(r, (m, p) => openIn(m, p, flags), synthetic);
     // A union create: open an existing name where it is, else create in the create member.
-    const existing = this.#first(r, (m, p) => openIn(m, p, { ...flags, create: false }));
     const create = (e: unknown): MaybePromise<FileHandle> => {
       if (!isFsError(e, "ENOENT")) throw e;
       const m = this.#creator(r, "open");
       return openIn(m, inside(m, r.rest), flags);
     };
     if (flags.exclusive) {
-      return then(this.#exists(r), (yes) => {
+      return andThen(this.#exists(r), (yes) => {
         if (yes) throw fsError("EEXIST", `${r.abs}: exists`);
         return create(fsError("ENOENT"));
       });
     }
     try {
+      const existing = this.#first(r, (m, p) => openIn(m, p, { ...flags, create: false }));
       return isPromise(existing) ? existing.catch(create) : existing;
     } catch (e) {
       return create(e);
@@ -261,7 +263,7 @@ export class Namespace implements FileService {
 
   stat(path: string): MaybePromise<Stat> {
     const r = this.#resolve(path);
-    return this.#first(r, (m, p) => { charge(m); return then(m.service.stat(p), (s) => ({ ...s, dev: m.dev })); }, () => SYNTHETIC_DIR);
+    return this.#first(r, (m, p) => { charge(m); return andThen(m.service.stat(p), (s) => ({ ...s, dev: m.dev })); }, () => SYNTHETIC_DIR);
   }
 
   lstat(path: string): MaybePromise<Stat> {
@@ -269,7 +271,7 @@ export class Namespace implements FileService {
     return this.#first(r, (m, p) => {
       charge(m);
       const s = m.service.lstat ? m.service.lstat(p) : m.service.stat(p);
-      return then(s, (st) => ({ ...st, dev: m.dev }));
+      return andThen(s, (st) => ({ ...st, dev: m.dev }));
     }, () => SYNTHETIC_DIR);
   }
 
@@ -427,7 +429,7 @@ function budgeted(h: FileHandle, b: Budget): FileHandle {
     read: (n, off) => {
       const allowed = Math.min(n, b.remaining("bytes"));
       if (allowed === 0 && n > 0) b.charge("bytes", n);
-      return then(h.read(allowed, off), (d) => { b.charge("bytes", d.length); return d; });
+      return andThen(h.read(allowed, off), (d) => { b.charge("bytes", d.length); return d; });
     },
     write: (d, off) => { b.charge("bytes", d.length); return h.write(d, off); },
     stat: () => h.stat(),

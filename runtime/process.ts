@@ -8,6 +8,7 @@ import type { Program } from "./modules.ts";
 import type { FileHandle, FileService, MaybePromise } from "./types.ts";
 import { isPromise } from "./types.ts";
 import { LimitExceeded, ProcExit, WasiHost } from "./wasi/host.ts";
+import type { StdinReader } from "./wasi/host.ts";
 
 export interface Limits {
   /** Wall-clock time from start to exit. */
@@ -29,7 +30,7 @@ export interface SpawnOptions {
   name?: string;
   args?: string[];
   env?: Record<string, string>;
-  stdin?: Uint8Array | string;
+  stdin?: Uint8Array | string | StdinReader;
   limits?: Limits;
   onStdout?: (bytes: Uint8Array) => void;
   onStderr?: (bytes: Uint8Array) => void;

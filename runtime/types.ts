@@ -88,8 +88,11 @@ export function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown })?.then === "function";
 }
 
-/** Runs `fn` on a value now, or when its Promise settles; keeps sync paths free of Promises. */
-export function then<T, U>(v: MaybePromise<T>, fn: (t: T) => MaybePromise<U>): MaybePromise<U> {
+/**
+ * Runs `fn` on a value now, or when its Promise settles; keeps sync paths free of Promises.
+ * (Not named `then`: a module exporting `then` is itself a thenable to dynamic import.)
+ */
+export function andThen<T, U>(v: MaybePromise<T>, fn: (t: T) => MaybePromise<U>): MaybePromise<U> {
   return isPromise(v) ? v.then(fn) : fn(v);
 }
 

@@ -4,7 +4,7 @@
 // WebAssembly.Suspending so a waiting service suspends the guest (JSPI) instead of blocking.
 import { FsError, fsError, isFsError } from "../errors.ts";
 import type { DirEntry, FileHandle, FileService, MaybePromise, OpenFlags, Stat } from "../types.ts";
-import { isPromise, nowNs, then } from "../types.ts";
+import { andThen, isPromise, nowNs } from "../types.ts";
 import {
   CLOCK, ERRNO, ERRNO_OF, EVENTTYPE, FDFLAGS, FILETYPE, FSTFLAGS, LOOKUP_SYMLINK_FOLLOW, OFLAGS,
   PREOPENTYPE_DIR, RIGHTS, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_STDIO, SUBCLOCKFLAGS_ABSTIME, WHENCE,
@@ -27,11 +27,14 @@ export class LimitExceeded extends Error {
   }
 }
 
+export type StdinReader = (max: number) => MaybePromise<Uint8Array>;
+
 export interface WasiOptions {
   fs: FileService;
   args?: string[];
   env?: Record<string, string>;
-  stdin?: Uint8Array;
+  /** Bytes, or a reader asked for at most `max` bytes (an empty answer is end of file). */
+  stdin?: Uint8Array | StdinReader;
   stdout?: (bytes: Uint8Array) => void;
   stderr?: (bytes: Uint8Array) => void;
   /** Applied to every Promise a syscall waits on (the process races it against its deadline). */
@@ -73,8 +76,8 @@ export class WasiHost {
   #fs: FileService;
   #args: Uint8Array[];
   #env: Uint8Array[];
-  #stdin: Uint8Array;
-  #stdinPos = 0;
+  #stdin: StdinReader;
+  #stdinLeft: () => number;
   #stdout: (b: Uint8Array) => void;
   #stderr: (b: Uint8Array) => void;
   #guard: <T>(p: Promise<T>) => Promise<T>;
@@ -86,7 +89,15 @@ export class WasiHost {
     this.#fs = o.fs;
     this.#args = (o.args ?? []).map((a) => enc.encode(a + "\0"));
     this.#env = Object.entries(o.env ?? {}).map(([k, v]) => enc.encode(`${k}=${v}\0`));
-    this.#stdin = o.stdin ?? new Uint8Array(0);
+    const input = o.stdin ?? new Uint8Array(0);
+    if (input instanceof Uint8Array) {
+      let pos = 0;
+      this.#stdin = (max) => input.subarray(pos, (pos += Math.min(max, input.length - pos)));
+      this.#stdinLeft = () => input.length - pos;
+    } else {
+      this.#stdin = input;
+      this.#stdinLeft = () => 0;
+    }
     this.#stdout = o.stdout ?? (() => {});
     this.#stderr = o.stderr ?? (() => {});
     this.#guard = o.guard ?? ((p) => p);
@@ -270,12 +281,6 @@ export class WasiHost {
     return this.#fs.lstat ? this.#fs.lstat(path) : this.#fs.stat(path);
   }
 
-  #readStdin(len: number): Uint8Array {
-    const out = this.#stdin.subarray(this.#stdinPos, this.#stdinPos + len);
-    this.#stdinPos += out.length;
-    return out;
-  }
-
   #syscalls(): Record<string, (...a: never[]) => MaybePromise<number>> {
     const fs = this.#fs;
     const S = ERRNO.SUCCESS;
@@ -317,17 +322,17 @@ export class WasiHost {
       fd_allocate: (fd: number, off: bigint, len: bigint) => {
         const e = this.#file(fd, RIGHTS.FD_ALLOCATE);
         const end = Number(off + len);
-        return then(e.handle.stat(), (st) => (end > st.size ? then(e.handle.truncate(end), () => S) : S));
+        return andThen(e.handle.stat(), (st) => (end > st.size ? andThen(e.handle.truncate(end), () => S) : S));
       },
       fd_close: (fd: number) => {
         const e = this.#fd(fd);
         this.fds[fd] = undefined;
-        return e.handle ? then(e.handle.close(), () => S) : S;
+        return e.handle ? andThen(e.handle.close(), () => S) : S;
       },
-      fd_datasync: (fd: number) => then(this.#file(fd, RIGHTS.FD_DATASYNC).handle.sync(), () => S),
+      fd_datasync: (fd: number) => andThen(this.#file(fd, RIGHTS.FD_DATASYNC).handle.sync(), () => S),
       fd_sync: (fd: number) => {
         const e = this.#fd(fd, RIGHTS.FD_SYNC);
-        return e.handle ? then(e.handle.sync(), () => S) : S;
+        return e.handle ? andThen(e.handle.sync(), () => S) : S;
       },
       fd_fdstat_get: (fd: number, ptr: number) => {
         const e = this.#fd(fd);
@@ -358,29 +363,29 @@ export class WasiHost {
           this.#view().setUint8(ptr + 16, FILETYPE.CHARACTER_DEVICE);
           return S;
         }
-        return then(e.handle ? e.handle.stat() : fs.stat(e.path), (st) => this.#writeFilestat(ptr, st));
+        return andThen(e.handle ? e.handle.stat() : fs.stat(e.path), (st) => this.#writeFilestat(ptr, st));
       },
       fd_filestat_set_size: (fd: number, size: bigint) => {
         const e = this.#file(fd, RIGHTS.FD_FILESTAT_SET_SIZE);
         if (size > BigInt(Number.MAX_SAFE_INTEGER)) return ERRNO.FBIG;
-        return then(e.handle.truncate(Number(size)), () => S);
+        return andThen(e.handle.truncate(Number(size)), () => S);
       },
       fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, fst: number) => {
         const e = this.#fd(fd, RIGHTS.FD_FILESTAT_SET_TIMES);
         const [a, m] = this.#times(atim, mtim, fst);
-        if (e.handle?.setTimes) return then(e.handle.setTimes(a, m), () => S);
+        if (e.handle?.setTimes) return andThen(e.handle.setTimes(a, m), () => S);
         if (!fs.setTimes) return ERRNO.NOSYS;
-        return then(fs.setTimes(e.path, a, m), () => S);
+        return andThen(fs.setTimes(e.path, a, m), () => S);
       },
       fd_pread: (fd: number, iovs: number, n: number, off: bigint, nread: number) => {
         const e = this.#file(fd, RIGHTS.FD_READ | RIGHTS.FD_SEEK);
         if (off > I64_MAX) return ERRNO.INVAL;
-        return then(e.handle.read(this.#iovTotal(iovs, n), Number(off)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
+        return andThen(e.handle.read(this.#iovTotal(iovs, n), Number(off)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
       },
       fd_pwrite: (fd: number, iovs: number, n: number, off: bigint, nwritten: number) => {
         const e = this.#file(fd, RIGHTS.FD_WRITE | RIGHTS.FD_SEEK);
         if (off > I64_MAX) return ERRNO.INVAL;
-        return then(e.handle.write(this.#gather(iovs, n), Number(off)), (w) => this.#setU32(nwritten, w));
+        return andThen(e.handle.write(this.#gather(iovs, n), Number(off)), (w) => this.#setU32(nwritten, w));
       },
       fd_prestat_get: (fd: number, ptr: number) => {
         const e = this.#fd(fd);
@@ -398,10 +403,10 @@ export class WasiHost {
       },
       fd_read: (fd: number, iovs: number, n: number, nread: number) => {
         const e = this.#fd(fd);
-        if (e.stdio === 0) return this.#setU32(nread, this.#scatter(this.#readStdin(this.#iovTotal(iovs, n)), iovs, n));
+        if (e.stdio === 0) return andThen(this.#stdin(this.#iovTotal(iovs, n)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
         if (e.stdio !== undefined) return ERRNO.BADF;
         const f = this.#file(fd, RIGHTS.FD_READ);
-        return then(f.handle.read(this.#iovTotal(iovs, n)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
+        return andThen(f.handle.read(this.#iovTotal(iovs, n)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
       },
       fd_write: (fd: number, iovs: number, n: number, nwritten: number) => {
         const e = this.#fd(fd);
@@ -414,12 +419,12 @@ export class WasiHost {
         const f = this.#file(fd, RIGHTS.FD_WRITE);
         const data = this.#gather(iovs, n);
         if (f.flags & FDFLAGS.APPEND) {
-          return then(f.handle.stat(), (st) => then(f.handle.write(data, st.size), (w) => {
+          return andThen(f.handle.stat(), (st) => andThen(f.handle.write(data, st.size), (w) => {
             f.handle.position = st.size + w;
             return this.#setU32(nwritten, w);
           }));
         }
-        return then(f.handle.write(data), (w) => this.#setU32(nwritten, w));
+        return andThen(f.handle.write(data), (w) => this.#setU32(nwritten, w));
       },
       fd_readdir: (fd: number, buf: number, len: number, cookie: bigint, used: number) => {
         const e = this.#dir(fd, RIGHTS.FD_READDIR);
@@ -447,7 +452,7 @@ export class WasiHost {
           return S;
         };
         if (cookie !== 0n && e.dirents) return fill();
-        return then(fs.readdir(e.path), (list: DirEntry[]) => then(fs.stat(e.path), (st) => {
+        return andThen(fs.readdir(e.path), (list: DirEntry[]) => andThen(fs.stat(e.path), (st) => {
           e.dirents = [
             { name: ".", type: FILETYPE.DIRECTORY, ino: st.ino },
             { name: "..", type: FILETYPE.DIRECTORY, ino: 0 },
@@ -461,7 +466,7 @@ export class WasiHost {
         const old = this.#fd(to);
         this.fds[to] = e;
         this.fds[from] = undefined;
-        return old.handle && old !== e ? then(old.handle.close(), () => S) : S;
+        return old.handle && old !== e ? andThen(old.handle.close(), () => S) : S;
       },
       fd_seek: (fd: number, off: bigint, whence: number, ptr: number) => {
         const e = this.#fd(fd);
@@ -476,7 +481,7 @@ export class WasiHost {
         };
         if (whence === WHENCE.SET) return set(0);
         if (whence === WHENCE.CUR) return set(h.position);
-        if (whence === WHENCE.END) return then(h.stat(), (st) => set(st.size));
+        if (whence === WHENCE.END) return andThen(h.stat(), (st) => set(st.size));
         return ERRNO.INVAL;
       },
       fd_tell: (fd: number, ptr: number) => {
@@ -487,12 +492,12 @@ export class WasiHost {
 
       path_create_directory: (fd: number, p: number, l: number) => {
         const { path } = this.#path(fd, p, l, RIGHTS.PATH_CREATE_DIRECTORY);
-        return then(fs.mkdir(path), () => S);
+        return andThen(fs.mkdir(path), () => S);
       },
       path_filestat_get: (fd: number, flags: number, p: number, l: number, ptr: number) => {
         const { path, dir } = this.#path(fd, p, l, RIGHTS.PATH_FILESTAT_GET);
         const st = flags & LOOKUP_SYMLINK_FOLLOW || dir ? fs.stat(path) : this.#lstat(path);
-        return then(st, (s) => {
+        return andThen(st, (s) => {
           if (dir && s.type !== "dir") throw fsError("ENOTDIR", `${path}: not a directory`);
           return this.#writeFilestat(ptr, s);
         });
@@ -501,7 +506,7 @@ export class WasiHost {
         const { path } = this.#path(fd, p, l, RIGHTS.PATH_FILESTAT_SET_TIMES);
         const [a, m] = this.#times(atim, mtim, fst);
         if (!fs.setTimes) return ERRNO.NOSYS;
-        return then(fs.setTimes(path, a, m, { nofollow: !(flags & LOOKUP_SYMLINK_FOLLOW) }), () => S);
+        return andThen(fs.setTimes(path, a, m, { nofollow: !(flags & LOOKUP_SYMLINK_FOLLOW) }), () => S);
       },
       path_link: (ofd: number, oflags: number, op: number, ol: number, nfd: number, np: number, nl: number) => {
         // Linking through a symlink would let a guest name files by where links point: refused.
@@ -509,10 +514,10 @@ export class WasiHost {
         const from = this.#path(ofd, op, ol, RIGHTS.PATH_LINK_SOURCE);
         const to = this.#path(nfd, np, nl, RIGHTS.PATH_LINK_TARGET);
         if (!fs.link) return ERRNO.NOSYS;
-        return then(this.#lstat(from.path), (st) => {
+        return andThen(this.#lstat(from.path), (st) => {
           if (from.dir) throw fsError(st.type === "dir" ? "EPERM" : "ENOTDIR", `${from.path}: not a directory`);
-          if (to.dir) return then(this.#exists(to.path), (yes) => (yes ? ERRNO.EXIST : ERRNO.NOENT));
-          return then(fs.link!(from.path, to.path), () => S);
+          if (to.dir) return andThen(this.#exists(to.path), (yes) => (yes ? ERRNO.EXIST : ERRNO.NOENT));
+          return andThen(fs.link!(from.path, to.path), () => S);
         });
       },
       path_open: (fd: number, dirflags: number, p: number, l: number, oflags: number, base: bigint, inheriting: bigint, fdflags: number, out: number) => {
@@ -531,7 +536,7 @@ export class WasiHost {
         };
         if (wantDir && (flags.create || flags.truncate)) throw fsError(flags.create ? "EISDIR" : "EINVAL", `${path}: cannot create or truncate a directory`);
         if (flags.truncate && !flags.write) flags.write = true;
-        return then(fs.open(path, flags), (h) => {
+        return andThen(fs.open(path, flags), (h) => {
           const isDir = h.type === "dir";
           if (wantDir && !isDir) {
             void h.close();
@@ -550,7 +555,7 @@ export class WasiHost {
       path_readlink: (fd: number, p: number, l: number, buf: number, len: number, used: number) => {
         const { path } = this.#path(fd, p, l, RIGHTS.PATH_READLINK);
         if (!fs.readlink) return ERRNO.INVAL;
-        return then(fs.readlink(path), (target) => {
+        return andThen(fs.readlink(path), (target) => {
           const b = enc.encode(target).subarray(0, len);
           this.#mem().set(b, buf);
           return this.#setU32(used, b.length);
@@ -558,17 +563,17 @@ export class WasiHost {
       },
       path_remove_directory: (fd: number, p: number, l: number) => {
         const { path } = this.#path(fd, p, l, RIGHTS.PATH_REMOVE_DIRECTORY);
-        return then(this.#lstat(path), (st) => {
+        return andThen(this.#lstat(path), (st) => {
           if (st.type !== "dir") throw fsError("ENOTDIR", `${path}: not a directory`);
-          return then(fs.remove(path), () => S);
+          return andThen(fs.remove(path), () => S);
         });
       },
       path_rename: (ofd: number, op: number, ol: number, nfd: number, np: number, nl: number) => {
         const from = this.#path(ofd, op, ol, RIGHTS.PATH_RENAME_SOURCE);
         const to = this.#path(nfd, np, nl, RIGHTS.PATH_RENAME_TARGET);
-        return then(this.#lstat(from.path), (st) => {
+        return andThen(this.#lstat(from.path), (st) => {
           if ((from.dir || to.dir) && st.type !== "dir") throw fsError("ENOTDIR", `${from.path}: not a directory`);
-          return then(fs.rename(from.path, to.path), () => S);
+          return andThen(fs.rename(from.path, to.path), () => S);
         });
       },
       path_symlink: (op: number, ol: number, fd: number, np: number, nl: number) => {
@@ -578,16 +583,16 @@ export class WasiHost {
         if (!fs.symlink) return ERRNO.NOSYS;
         if (dir) {
           // A trailing slash names a directory that must exist: EEXIST if it does, ENOENT if not.
-          return then(this.#exists(path), (yes) => (yes ? ERRNO.EXIST : ERRNO.NOENT));
+          return andThen(this.#exists(path), (yes) => (yes ? ERRNO.EXIST : ERRNO.NOENT));
         }
-        return then(fs.symlink(target, path), () => S);
+        return andThen(fs.symlink(target, path), () => S);
       },
       path_unlink_file: (fd: number, p: number, l: number) => {
         const { path, dir } = this.#path(fd, p, l, RIGHTS.PATH_UNLINK_FILE);
-        return then(this.#lstat(path), (st) => {
+        return andThen(this.#lstat(path), (st) => {
           if (st.type === "dir") throw fsError("EISDIR", `${path}: is a directory`);
           if (dir) throw fsError("ENOTDIR", `${path}: not a directory`);
-          return then(fs.remove(path), () => S);
+          return andThen(fs.remove(path), () => S);
         });
       },
 
@@ -639,7 +644,7 @@ export class WasiHost {
         else clocks.push({ userdata, wakeNs: abs ? timeout : now(id) + timeout });
       } else if (tag === EVENTTYPE.FD_READ || tag === EVENTTYPE.FD_WRITE) {
         const e = this.fds[dv.getUint32(s + 16, true)];
-        const nbytes = e?.stdio === 0 && tag === EVENTTYPE.FD_READ ? BigInt(this.#stdin.length - this.#stdinPos) : 0n;
+        const nbytes = e?.stdio === 0 && tag === EVENTTYPE.FD_READ ? BigInt(this.#stdinLeft()) : 0n;
         ready.push({ userdata, error: e ? ERRNO.SUCCESS : ERRNO.BADF, type: tag, nbytes });
       } else {
         ready.push({ userdata, error: ERRNO.INVAL, type: tag, nbytes: 0n });
