@@ -87,13 +87,14 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
       return FUEL;
     },
     grow: (pages: number): number => {
-      const cur = memory!.buffer.byteLength;
+      if (!memory) return -1; // a wasm start section growing memory before instantiation finished
+      const cur = memory.buffer.byteLength;
       if (cur + pages * 65536 > limits.memoryBytes) {
         memoryRefused = true;
         return -1;
       }
       try {
-        return memory!.grow(pages);
+        return memory.grow(pages);
       } catch {
         return -1;
       }
