@@ -8,7 +8,7 @@ import { TaskService } from "../services/task.ts";
 import { ProgramError, loadProgram } from "./modules.ts";
 import { Namespace } from "./namespace.ts";
 import { EXIT, spawn } from "./process.ts";
-import type { FileService } from "./types.ts";
+import type { FileHandle, FileService } from "./types.ts";
 
 const BUILD = join(import.meta.dirname, "../agents/build");
 function agent(name: string): Uint8Array {
@@ -29,8 +29,8 @@ function collect() {
 
 /** Every call answers through a Promise after a macrotask, as a remote service would. */
 function slow(s: FileService): FileService {
-  const later = <T>(f: () => T) => new Promise<T>((res, rej) => setTimeout(() => { try { res(f()); } catch (e) { rej(e); } }, 0));
-  const h = (x: ReturnType<MemService["open"]>) => ({
+  const later = <T>(f: () => T) => new Promise<Awaited<T>>((res, rej) => setTimeout(() => { try { res(f() as Awaited<T>); } catch (e) { rej(e); } }, 0));
+  const h = (x: ReturnType<MemService["open"]>): FileHandle => ({
     get position() { return x.position; },
     set position(p: number) { x.position = p; },
     type: x.type,

@@ -536,8 +536,10 @@ export class WasiHost {
         };
         if (wantDir && (flags.create || flags.truncate)) throw fsError(flags.create ? "EISDIR" : "EINVAL", `${path}: cannot create or truncate a directory`);
         if (flags.truncate && !flags.write) flags.write = true;
-        return andThen(fs.open(path, flags), (h) => {
-          const isDir = h.type === "dir";
+        // A handle that does not say what it is (type is optional in the contract) is asked once.
+        const typed = (h: FileHandle): MaybePromise<[FileHandle, boolean]> =>
+          h.type ? [h, h.type === "dir"] : andThen(h.stat(), (st) => [h, st.type === "dir"]);
+        return andThen(andThen(fs.open(path, flags), typed), ([h, isDir]) => {
           if (wantDir && !isDir) {
             void h.close();
             throw fsError("ENOTDIR", `${path}: not a directory`);
