@@ -34,7 +34,7 @@ export interface OpenFlags {
   /** With create: fail with EEXIST if it exists. */
   exclusive?: boolean;
   truncate?: boolean;
-  /** Every write goes to the end of the file. */
+  /** Every write goes to the end of the file (implies write). */
   append?: boolean;
   /** The path must name a directory (ENOTDIR otherwise). */
   directory?: boolean;

@@ -340,7 +340,7 @@ class MemHandle implements FileHandle {
 
   write(data: Uint8Array, offset?: number): number {
     const f = this.#file("write");
-    if (!this.#flags.write) throw fsError("EBADF", "handle not open for writing");
+    if (!this.#flags.write && !this.#flags.append) throw fsError("EBADF", "handle not open for writing");
     const start = this.#flags.append ? f.size : (offset ?? this.position);
     const end = start + data.length;
     if (end > MAX_FILE_SIZE) throw fsError("EFBIG", "file too large");

@@ -1,0 +1,282 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { FsError, type ErrorCode } from "../runtime/errors.ts";
+import { DirService, NODE_ERRORS } from "./dir.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function code(fn: () => unknown): ErrorCode | "no error" {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof FsError) return e.code;
+    throw e;
+  }
+  return "no error";
+}
+
+function message(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return "";
+}
+
+let base: string; // holds root/ and outside/
+let root: string;
+let outside: string;
+
+beforeEach(() => {
+  base = fs.mkdtempSync(path.join(os.tmpdir(), "oanix-dir-"));
+  root = path.join(base, "root");
+  outside = path.join(base, "outside");
+  fs.mkdirSync(root);
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, "secret.txt"), "secret");
+  fs.mkdirSync(path.join(root, "sub"));
+  fs.writeFileSync(path.join(root, "sub", "file.txt"), "inside");
+});
+
+afterEach(() => {
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+const writeFile = (d: DirService, p: string, text: string) => {
+  const h = d.open(p, { write: true, create: true, truncate: true });
+  h.write(enc(text));
+  h.close();
+};
+const readFile = (d: DirService, p: string) => {
+  const h = d.open(p, { read: true });
+  const out = dec(h.read(1 << 20));
+  h.close();
+  return out;
+};
+
+describe("DirService: files", () => {
+  it("reads, writes and lists real files", () => {
+    const d = new DirService(root);
+    expect(readFile(d, "sub/file.txt")).toBe("inside");
+    writeFile(d, "new.txt", "hello");
+    expect(fs.readFileSync(path.join(root, "new.txt"), "utf8")).toBe("hello");
+    d.mkdir("made");
+    expect(fs.statSync(path.join(root, "made")).isDirectory()).toBe(true);
+    expect(d.readdir("").map((e) => [e.name, e.type])).toEqual([
+      ["made", "dir"],
+      ["new.txt", "file"],
+      ["sub", "dir"],
+    ]);
+    d.rename("new.txt", "made/moved.txt");
+    expect(readFile(d, "made/moved.txt")).toBe("hello");
+    d.remove("made/moved.txt");
+    d.remove("made");
+    expect(d.readdir("").map((e) => e.name)).toEqual(["sub"]);
+  });
+
+  it("keeps positions in the handle and honours append", () => {
+    const d = new DirService(root);
+    const h = d.open("f", { read: true, write: true, create: true });
+    h.write(enc("abc"));
+    expect(h.position).toBe(3);
+    h.write(enc("Z"), 0);
+    expect(h.position).toBe(3);
+    h.position = 1;
+    expect(dec(h.read(10))).toBe("bc");
+    expect(dec(h.read(2, 0))).toBe("Zb");
+    const a = d.open("f", { append: true });
+    a.write(enc("!!"), 0);
+    expect(a.position).toBe(5);
+    expect(readFile(d, "f")).toBe("Zbc!!");
+    h.truncate(2);
+    expect(readFile(d, "f")).toBe("Zb");
+    expect(h.stat()).toMatchObject({ type: "file", size: 2, nlink: 1 });
+    h.sync();
+    h.close();
+    a.close();
+    expect(code(() => h.read(1))).toBe("EBADF");
+    expect(code(() => h.close())).toBe("EBADF");
+  });
+
+  it("answers with stat data from the host, stable inos and exact times", () => {
+    const d = new DirService(root);
+    const st = d.stat("sub/file.txt");
+    const host = fs.statSync(path.join(root, "sub", "file.txt"), { bigint: true });
+    expect(st).toMatchObject({ type: "file", size: 6, ino: Number(host.ino), mtimeNs: host.mtimeNs });
+    expect(d.stat("sub/file.txt").ino).toBe(st.ino);
+    expect(d.open("sub/file.txt", { read: true }).stat().ino).toBe(st.ino);
+    d.setTimes("sub/file.txt", 1_000_000_000n, 2_000_000_000n);
+    expect(d.stat("sub/file.txt")).toMatchObject({ atimeNs: 1_000_000_000n, mtimeNs: 2_000_000_000n });
+    d.setTimes("sub/file.txt", undefined, 3_000_000_000n);
+    expect(d.stat("sub/file.txt")).toMatchObject({ atimeNs: 1_000_000_000n, mtimeNs: 3_000_000_000n });
+    const h = d.open("sub/file.txt", { write: true });
+    h.setTimes(5_000_000_000n, undefined);
+    expect(d.stat("sub/file.txt").atimeNs).toBe(5_000_000_000n);
+    d.link("sub/file.txt", "hard");
+    expect(d.stat("hard").ino).toBe(st.ino);
+    expect(d.stat("hard").nlink).toBe(2);
+  });
+
+  it("maps errors to the right codes, naming the relative path only", () => {
+    const d = new DirService(root);
+    expect(code(() => d.stat("missing"))).toBe("ENOENT");
+    expect(code(() => d.open("missing/x", { write: true, create: true }))).toBe("ENOENT");
+    expect(code(() => d.open("sub/file.txt/x", { read: true }))).toBe("ENOTDIR");
+    expect(code(() => d.open("sub", { write: true }))).toBe("EISDIR");
+    expect(code(() => d.open("sub/file.txt", { read: true, directory: true }))).toBe("ENOTDIR");
+    expect(code(() => d.open("sub/file.txt", { write: true, create: true, exclusive: true }))).toBe("EEXIST");
+    expect(code(() => d.mkdir("sub"))).toBe("EEXIST");
+    expect(code(() => d.remove("sub"))).toBe("ENOTEMPTY");
+    expect(code(() => d.readdir("sub/file.txt"))).toBe("ENOTDIR");
+    expect(code(() => d.remove(""))).toBe("EBUSY");
+    expect(code(() => d.rename("sub", "sub/inner"))).toBe("EINVAL");
+    expect(code(() => d.readlink("sub/file.txt"))).toBe("EINVAL");
+    const m = message(() => d.stat("sub/nothing"));
+    expect(m).toBe("ENOENT: stat sub/nothing: no such file or directory");
+    expect(m).not.toContain(base);
+    expect(NODE_ERRORS.EOPNOTSUPP).toBe("ENOTSUP");
+    expect(code(() => new DirService(path.join(base, "nope")))).toBe("ENOENT");
+    expect(code(() => new DirService(path.join(root, "sub", "file.txt")))).toBe("ENOTDIR");
+  });
+});
+
+describe("DirService: no way out", () => {
+  it("keeps ..-laden paths inside the root", () => {
+    const d = new DirService(root);
+    expect(readFile(d, "../../sub/file.txt")).toBe("inside");
+    expect(readFile(d, "/../../../sub/../sub/./file.txt")).toBe("inside");
+    expect(code(() => d.stat("../outside/secret.txt"))).toBe("ENOENT");
+    writeFile(d, "../../../escape.txt", "x");
+    expect(fs.existsSync(path.join(root, "escape.txt"))).toBe(true);
+    expect(fs.existsSync(path.join(base, "escape.txt"))).toBe(false);
+    expect(d.readdir("..").map((e) => e.name)).toEqual(["escape.txt", "sub"]);
+    d.mkdir("../x");
+    expect(fs.existsSync(path.join(root, "x"))).toBe(true);
+  });
+
+  it("refuses symlinks that lead outside, in any segment and for every operation", () => {
+    fs.symlinkSync(outside, path.join(root, "abs"));
+    fs.symlinkSync("../outside", path.join(root, "rel"));
+    fs.symlinkSync("../../outside/secret.txt", path.join(root, "sub", "deep"));
+    fs.symlinkSync(path.join(outside, "new.txt"), path.join(root, "dangling"));
+    fs.symlinkSync("../outside/new2.txt", path.join(root, "dangling2"));
+    const d = new DirService(root);
+    const ops: [string, () => unknown][] = [
+      ["open abs/secret.txt", () => d.open("abs/secret.txt", { read: true })],
+      ["open rel/secret.txt", () => d.open("rel/secret.txt", { read: true })],
+      ["open sub/deep", () => d.open("sub/deep", { read: true })],
+      ["write sub/deep", () => d.open("sub/deep", { write: true })],
+      ["stat abs", () => d.stat("abs")],
+      ["stat sub/deep", () => d.stat("sub/deep")],
+      ["stat rel/secret.txt", () => d.stat("rel/secret.txt")],
+      ["lstat rel/secret.txt", () => d.lstat("rel/secret.txt")],
+      ["readdir abs", () => d.readdir("abs")],
+      ["readdir rel", () => d.readdir("rel")],
+      ["mkdir abs/x", () => d.mkdir("abs/x")],
+      ["create abs/x", () => d.open("abs/x", { write: true, create: true })],
+      ["create via dangling", () => d.open("dangling", { write: true, create: true })],
+      ["create via dangling2", () => d.open("dangling2", { write: true, create: true })],
+      ["remove rel/secret.txt", () => d.remove("rel/secret.txt")],
+      ["rename out", () => d.rename("rel/secret.txt", "stolen.txt")],
+      ["rename in", () => d.rename("sub/file.txt", "abs/planted.txt")],
+      ["link out", () => d.link("rel/secret.txt", "stolen.txt")],
+      ["symlink in abs", () => d.symlink("x", "abs/l")],
+      ["setTimes abs", () => d.setTimes("abs", 1n, 1n)],
+      ["readlink abs", () => d.readlink("abs")],
+      ["readlink sub/deep", () => d.readlink("sub/deep")],
+    ];
+    for (const [name, op] of ops) expect([name, code(op)]).toEqual([name, "EACCES"]);
+    expect(fs.readdirSync(outside)).toEqual(["secret.txt"]);
+    expect(fs.readFileSync(path.join(outside, "secret.txt"), "utf8")).toBe("secret");
+    expect(fs.readFileSync(path.join(root, "sub", "file.txt"), "utf8")).toBe("inside");
+    expect(fs.existsSync(path.join(root, "stolen.txt"))).toBe(false);
+    // The link itself lives inside: lstat may describe it, and it can be removed.
+    expect(d.lstat("abs").type).toBe("symlink");
+    expect(d.readdir("").find((e) => e.name === "abs")?.type).toBe("symlink");
+    d.remove("abs");
+    expect(fs.existsSync(outside)).toBe(true);
+  });
+
+  it("refuses a root reached through a symlinked parent of the tree", () => {
+    // An intermediate directory replaced by a symlink to the outside.
+    fs.rmSync(path.join(root, "sub"), { recursive: true });
+    fs.symlinkSync(outside, path.join(root, "sub"));
+    const d = new DirService(root);
+    expect(code(() => d.open("sub/secret.txt", { read: true }))).toBe("EACCES");
+    expect(code(() => d.open("sub/planted", { write: true, create: true }))).toBe("EACCES");
+    expect(fs.readdirSync(outside)).toEqual(["secret.txt"]);
+  });
+
+  it("follows symlinks that stay inside", () => {
+    fs.symlinkSync("sub/file.txt", path.join(root, "alias"));
+    fs.symlinkSync("sub", path.join(root, "subdir"));
+    fs.symlinkSync(path.join(root, "sub"), path.join(root, "absinside"));
+    fs.symlinkSync("../root/sub/file.txt", path.join(root, "roundabout"));
+    const d = new DirService(root);
+    expect(readFile(d, "alias")).toBe("inside");
+    expect(readFile(d, "subdir/file.txt")).toBe("inside");
+    expect(readFile(d, "absinside/file.txt")).toBe("inside");
+    expect(readFile(d, "roundabout")).toBe("inside");
+    expect(d.readdir("subdir").map((e) => e.name)).toEqual(["file.txt"]);
+    expect(d.stat("alias").type).toBe("file");
+    expect(d.lstat("alias").type).toBe("symlink");
+    expect(d.readlink("alias")).toBe("sub/file.txt");
+    expect(d.readlink("absinside")).toBe("sub");
+    expect(d.readlink("roundabout")).toBe("sub/file.txt");
+    expect(code(() => d.open("alias", { read: true, nofollow: true }))).toBe("ELOOP");
+    // Creating through a dangling symlink inside the root creates its target.
+    fs.symlinkSync("sub/later.txt", path.join(root, "later"));
+    writeFile(d, "later", "made");
+    expect(fs.readFileSync(path.join(root, "sub", "later.txt"), "utf8")).toBe("made");
+    // An exclusive create does not follow it.
+    expect(code(() => d.open("later", { write: true, create: true, exclusive: true }))).toBe("EEXIST");
+    fs.symlinkSync("loop", path.join(root, "loop"));
+    expect(code(() => d.stat("loop"))).toBe("ELOOP");
+  });
+
+  it("makes symlinks only to targets that stay inside", () => {
+    const d = new DirService(root);
+    expect(code(() => d.symlink("/etc/passwd", "l1"))).toBe("EACCES");
+    expect(code(() => d.symlink(outside, "l2"))).toBe("EACCES");
+    expect(code(() => d.symlink("../outside", "l3"))).toBe("EACCES");
+    expect(code(() => d.symlink("sub/../../x", "l4"))).toBe("EACCES");
+    expect(code(() => d.symlink("../../x", "sub/l5"))).toBe("EACCES");
+    expect(code(() => d.symlink("", "l6"))).toBe("EINVAL");
+    expect(fs.readdirSync(root)).toEqual(["sub"]);
+    d.symlink("../sub/file.txt", "sub/up");
+    d.symlink("sub/file.txt", "ok");
+    expect(readFile(d, "sub/up")).toBe("inside");
+    expect(readFile(d, "ok")).toBe("inside");
+    expect(fs.readlinkSync(path.join(root, "ok"))).toBe("sub/file.txt");
+    expect(code(() => d.symlink("sub", "ok"))).toBe("EEXIST");
+    d.setTimes("ok", 7_000_000_000n, 8_000_000_000n, { nofollow: true });
+    expect(d.lstat("ok").mtimeNs).toBe(8_000_000_000n);
+  });
+});
+
+describe("DirService: read-only", () => {
+  it("refuses every change with EROFS and changes nothing", () => {
+    const d = new DirService(root, { readOnly: true });
+    expect(readFile(d, "sub/file.txt")).toBe("inside");
+    expect(code(() => d.open("sub/file.txt", { write: true }))).toBe("EROFS");
+    expect(code(() => d.open("sub/file.txt", { read: true, truncate: true }))).toBe("EROFS");
+    expect(code(() => d.open("new", { write: true, create: true }))).toBe("EROFS");
+    expect(code(() => d.open("new", { read: true, create: true }))).toBe("EROFS");
+    expect(code(() => d.mkdir("m"))).toBe("EROFS");
+    expect(code(() => d.remove("sub/file.txt"))).toBe("EROFS");
+    expect(code(() => d.rename("sub/file.txt", "x"))).toBe("EROFS");
+    expect(code(() => d.symlink("sub", "l"))).toBe("EROFS");
+    expect(code(() => d.link("sub/file.txt", "l"))).toBe("EROFS");
+    expect(code(() => d.setTimes("sub/file.txt", 1n, 1n))).toBe("EROFS");
+    const h = d.open("sub/file.txt", { read: true });
+    expect(code(() => h.write(enc("x")))).toBe("EROFS");
+    expect(code(() => h.truncate(0))).toBe("EROFS");
+    expect(code(() => h.setTimes(1n, 1n))).toBe("EROFS");
+    expect(fs.readFileSync(path.join(root, "sub", "file.txt"), "utf8")).toBe("inside");
+    expect(fs.readdirSync(root)).toEqual(["sub"]);
+  });
+});
