@@ -78,6 +78,7 @@ export class Namespace implements FileService {
   #owned = true;
   /** Mount points' ancestors → the names below them, so intermediate directories exist. */
   #children: Map<string, Set<string>> | null = null;
+  #cache = new Map<string, Resolved>();
 
   constructor() {
     this.#mounts = new Map();
@@ -136,6 +137,7 @@ export class Namespace implements FileService {
       this.#owned = true;
     }
     this.#children = null;
+    this.#cache = new Map();
     return this.#mounts;
   }
 
@@ -163,6 +165,16 @@ export class Namespace implements FileService {
   }
 
   #resolve(path: string): Resolved {
+    // Agents touch the same paths again and again; resolutions are cached until the table changes.
+    let r = this.#cache.get(path);
+    if (!r) {
+      if (this.#cache.size >= 4096) this.#cache.clear();
+      this.#cache.set(path, (r = this.#lookup(path)));
+    }
+    return r;
+  }
+
+  #lookup(path: string): Resolved {
     const segs = segments(path);
     const abs = "/" + segs.join("/");
     let at = abs;

@@ -137,7 +137,15 @@ function ended(e: unknown, memoryRefused: boolean, cap: number): Omit<ExitStatus
 
 /** The process's /logs files, when the namespace has them; writes keep their order even when async. */
 async function openLogs(ns: FileService) {
+  let hasLogs = true;
+  try {
+    await ns.stat("/logs");
+  } catch (e) {
+    if (!isFsError(e)) throw e;
+    hasLogs = false;
+  }
   const open = async (name: string): Promise<FileHandle | null> => {
+    if (!hasLogs) return null;
     try {
       return await ns.open(`/logs/${name}`, { write: true, append: true, create: true });
     } catch (e) {

@@ -47,6 +47,8 @@ export interface FileHandle {
   read(length: number, offset?: number): MaybePromise<Uint8Array>;
   /** Writes at `offset`, or at the handle's position (advancing it); append handles write at the end. */
   write(data: Uint8Array, offset?: number): MaybePromise<number>;
+  /** Optional zero-copy read: fills `target` (up to its length) and answers the bytes read. */
+  readInto?(target: Uint8Array, offset?: number): MaybePromise<number>;
   stat(): MaybePromise<Stat>;
   truncate(size: number): MaybePromise<void>;
   sync(): MaybePromise<void>;

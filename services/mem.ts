@@ -18,8 +18,12 @@ type Node = FileNode | DirNode | LinkNode;
 const EMPTY = new Uint8Array(0);
 
 function split(path: string): string[] {
+  if (path === "") return [];
+  const parts = path.split("/");
+  // Paths from a Namespace are already normal: take them as they are.
+  if (!parts.some((p) => p === "" || p === "." || p === "..")) return parts;
   const out: string[] = [];
-  for (const s of path.split("/")) {
+  for (const s of parts) {
     if (s === "" || s === ".") continue;
     if (s === "..") out.pop();
     else out.push(s);
@@ -51,16 +55,16 @@ export class MemService implements FileService {
   #walk(path: string, hops = { n: 0 }): { dir: DirNode; name: string } {
     const segs = split(path);
     let dir = this.root;
-    // Pending segments, consumed from the front; symlinks splice their targets in.
-    while (segs.length > 1) {
-      const name = segs.shift()!;
+    const last = segs.length - 1;
+    for (let i = 0; i < last; i++) {
+      const name = segs[i]!;
       const node = dir.entries.get(name);
       if (!node) throw fsError("ENOENT", `${path}: no such file or directory`);
       if (node.type === "dir") dir = node;
       else if (node.type === "symlink") dir = this.#followDir(dir, node, path, hops);
       else throw fsError("ENOTDIR", `${path}: ${name} is not a directory`);
     }
-    return { dir, name: segs[0] ?? "" };
+    return { dir, name: last < 0 ? "" : segs[last]! };
   }
 
   /** Resolves a symlink found in `dir` that must lead to a directory. */
@@ -336,6 +340,16 @@ class MemHandle implements FileHandle {
     const out = start < end ? f.data.slice(start, end) : EMPTY;
     if (offset === undefined) this.position = start + out.length;
     return out;
+  }
+
+  readInto(target: Uint8Array, offset?: number): number {
+    const f = this.#file("read");
+    if (!this.#flags.read) throw fsError("EBADF", "handle not open for reading");
+    const start = offset ?? this.position;
+    const n = Math.max(0, Math.min(f.size - start, target.length));
+    if (n > 0) target.set(f.data.subarray(start, start + n));
+    if (offset === undefined) this.position = start + n;
+    return n;
   }
 
   write(data: Uint8Array, offset?: number): number {

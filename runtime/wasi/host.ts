@@ -54,10 +54,13 @@ interface Fd {
   /** FDFLAGS; APPEND is carried out here (not by the service) so it can change after open. */
   flags: number;
   preopen?: string;
-  dirents?: { name: string; type: number; ino: number }[];
+  /** fd_readdir's listing, taken at cookie 0 and kept for the cookies that follow. */
+  dirents?: { name: Uint8Array; type: number; ino: number }[];
 }
 
 const enc = new TextEncoder();
+const DOT = enc.encode(".");
+const DOTDOT = enc.encode("..");
 const dec = new TextDecoder("utf-8", { fatal: true });
 const FILETYPE_OF = { file: FILETYPE.REGULAR_FILE, dir: FILETYPE.DIRECTORY, symlink: FILETYPE.SYMBOLIC_LINK } as const;
 const I64_MAX = (1n << 63n) - 1n;
@@ -200,6 +203,11 @@ export class WasiHost {
     if (s.includes("\0")) throw fsError("EINVAL", "path contains NUL");
     if (s.startsWith("/")) throw fsError("EPERM", `${s}: absolute paths are not capabilities`);
     if (s === "") throw fsError("ENOENT", "empty path");
+    // Fast path: a plain relative path ("a/b.txt") needs no folding.
+    if (!s.includes("//") && !s.startsWith(".") && !s.includes("/.") && !s.endsWith("/")) {
+      for (const seg of s.split("/")) if (seg.length > 255) throw fsError("ENAMETOOLONG", `${seg.slice(0, 32)}…: name too long`);
+      return { path: base.path === "/" ? "/" + s : `${base.path}/${s}`, dir: false };
+    }
     const stack = base.path === "/" ? [] : base.path.slice(1).split("/");
     const floor = stack.length;
     for (const seg of s.split("/")) {
@@ -252,6 +260,17 @@ export class WasiHost {
       o += l;
     }
     return o;
+  }
+
+  /** Reads into the guest's buffers: straight into its memory when the handle can (one iovec). */
+  #readv(h: FileHandle, iovs: number, n: number, nread: number, offset?: number): MaybePromise<number> {
+    if (n === 1 && h.readInto) {
+      const dv = this.#view();
+      const p = dv.getUint32(iovs, true);
+      const target = this.#u8.subarray(p, p + dv.getUint32(iovs + 4, true));
+      return andThen(h.readInto(target, offset), (got) => this.#setU32(nread, got));
+    }
+    return andThen(h.read(this.#iovTotal(iovs, n), offset), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
   }
 
   #writeFilestat(ptr: number, st: Stat): number {
@@ -380,7 +399,7 @@ export class WasiHost {
       fd_pread: (fd: number, iovs: number, n: number, off: bigint, nread: number) => {
         const e = this.#file(fd, RIGHTS.FD_READ | RIGHTS.FD_SEEK);
         if (off > I64_MAX) return ERRNO.INVAL;
-        return andThen(e.handle.read(this.#iovTotal(iovs, n), Number(off)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
+        return this.#readv(e.handle, iovs, n, nread, Number(off));
       },
       fd_pwrite: (fd: number, iovs: number, n: number, off: bigint, nwritten: number) => {
         const e = this.#file(fd, RIGHTS.FD_WRITE | RIGHTS.FD_SEEK);
@@ -405,8 +424,7 @@ export class WasiHost {
         const e = this.#fd(fd);
         if (e.stdio === 0) return andThen(this.#stdin(this.#iovTotal(iovs, n)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
         if (e.stdio !== undefined) return ERRNO.BADF;
-        const f = this.#file(fd, RIGHTS.FD_READ);
-        return andThen(f.handle.read(this.#iovTotal(iovs, n)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
+        return this.#readv(this.#file(fd, RIGHTS.FD_READ).handle, iovs, n, nread);
       },
       fd_write: (fd: number, iovs: number, n: number, nwritten: number) => {
         const e = this.#fd(fd);
@@ -431,22 +449,29 @@ export class WasiHost {
         const fill = (): number => {
           const list = e.dirents!;
           const dv = this.#view();
+          const mem = this.#u8;
           let o = 0;
           for (let i = Number(cookie); i < list.length && o < len; i++) {
             const d = list[i]!;
-            const name = enc.encode(d.name);
-            const head = new Uint8Array(24);
-            const hv = new DataView(head.buffer);
-            hv.setBigUint64(0, BigInt(i + 1), true);
-            hv.setBigUint64(8, BigInt(d.ino), true);
-            hv.setUint32(16, name.length, true);
-            hv.setUint8(20, d.type);
-            const entry = new Uint8Array(24 + name.length);
-            entry.set(head);
-            entry.set(name, 24);
-            const take = Math.min(entry.length, len - o);
-            this.#u8.set(entry.subarray(0, take), buf + o);
-            o += take;
+            const size = 24 + d.name.length;
+            if (o + size <= len) {
+              dv.setBigUint64(buf + o, BigInt(i + 1), true);
+              dv.setBigUint64(buf + o + 8, BigInt(d.ino), true);
+              dv.setUint32(buf + o + 16, d.name.length, true);
+              dv.setUint32(buf + o + 20, d.type, true);
+              mem.set(d.name, buf + o + 24);
+            } else {
+              // The last entry is cut at the buffer's end, as WASI specifies; the guest asks again.
+              const entry = new Uint8Array(size);
+              const ev = new DataView(entry.buffer);
+              ev.setBigUint64(0, BigInt(i + 1), true);
+              ev.setBigUint64(8, BigInt(d.ino), true);
+              ev.setUint32(16, d.name.length, true);
+              ev.setUint8(20, d.type);
+              entry.set(d.name, 24);
+              mem.set(entry.subarray(0, len - o), buf + o);
+            }
+            o = Math.min(len, o + size);
           }
           dv.setUint32(used, o, true);
           return S;
@@ -454,9 +479,9 @@ export class WasiHost {
         if (cookie !== 0n && e.dirents) return fill();
         return andThen(fs.readdir(e.path), (list: DirEntry[]) => andThen(fs.stat(e.path), (st) => {
           e.dirents = [
-            { name: ".", type: FILETYPE.DIRECTORY, ino: st.ino },
-            { name: "..", type: FILETYPE.DIRECTORY, ino: 0 },
-            ...list.map((d) => ({ name: d.name, type: FILETYPE_OF[d.type], ino: d.ino ?? 0 })),
+            { name: DOT, type: FILETYPE.DIRECTORY, ino: st.ino },
+            { name: DOTDOT, type: FILETYPE.DIRECTORY, ino: 0 },
+            ...list.map((d) => ({ name: enc.encode(d.name), type: FILETYPE_OF[d.type], ino: d.ino ?? 0 })),
           ];
           return fill();
         }));
