@@ -9,9 +9,7 @@ import { CowService } from "./cow.ts";
 import { DirService } from "./dir.ts";
 import { MapService } from "./map.ts";
 import { MemService } from "./mem.ts";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+import { dec, enc } from "../test/helpers.ts";
 
 /** A service whose every answer is a Promise (like a remote one), over a MemService. */
 class AsyncService implements FileService {

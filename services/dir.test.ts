@@ -2,30 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { FsError, type ErrorCode } from "../runtime/errors.ts";
 import { DirService, NODE_ERRORS } from "./dir.ts";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function code(fn: () => unknown): ErrorCode | "no error" {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
-
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return "";
-}
+import { code, dec, enc, message } from "../test/helpers.ts";
 
 let base: string; // holds root/ and outside/
 let root: string;

@@ -1,20 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { FsError, type ErrorCode } from "../runtime/errors.ts";
 import { LogsService, type LogName } from "./logs.ts";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function code(fn: () => unknown): ErrorCode | "no error" {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
+import { code, dec, enc } from "../test/helpers.ts";
 
 describe("LogsService", () => {
   it("lists its three files and appends through handles", () => {

@@ -1,19 +1,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { FsError, type ErrorCode } from "../runtime/errors.ts";
 import { MapService } from "./map.ts";
+import { code } from "../test/helpers.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function code(fn: () => unknown): ErrorCode | "no error" {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 describe("MapService", () => {
   const make = () =>

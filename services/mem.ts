@@ -158,7 +158,7 @@ export class MemService implements FileService {
       if (flags.create && flags.exclusive) throw fsError("EEXIST", `${path}: exists`);
       if (node.type === "dir") {
         if (flags.write || flags.truncate || flags.append) throw fsError("EISDIR", `${path}: is a directory`);
-        return new MemHandle(this, node, flags);
+        return new MemHandle(node, flags);
       }
       if (flags.directory) throw fsError("ENOTDIR", `${path}: not a directory`);
       const file = node as FileNode;
@@ -166,14 +166,14 @@ export class MemService implements FileService {
         file.size = 0;
         this.#touch(file);
       }
-      return new MemHandle(this, file, flags);
+      return new MemHandle(file, flags);
     }
     if (!flags.create) throw fsError("ENOENT", `${path}: no such file or directory`);
     if (flags.directory) throw fsError("EINVAL", `${path}: cannot create a directory with open`);
     const file: FileNode = { ...this.#meta(), type: "file", data: EMPTY, size: 0 };
     dir.entries.set(name, file);
     this.#touch(dir);
-    return new MemHandle(this, file, flags);
+    return new MemHandle(file, flags);
   }
 
   stat(path: string): Stat {
@@ -314,13 +314,11 @@ function setNodeTimes(n: Meta, atimeNs: bigint | undefined, mtimeNs: bigint | un
 class MemHandle implements FileHandle {
   position = 0;
   readonly type: FileType;
-  #svc: MemService;
   #node: FileNode | DirNode;
   #flags: OpenFlags;
   #closed = false;
 
-  constructor(svc: MemService, node: FileNode | DirNode, flags: OpenFlags) {
-    this.#svc = svc;
+  constructor(node: FileNode | DirNode, flags: OpenFlags) {
     this.#node = node;
     this.#flags = flags;
     this.type = node.type;

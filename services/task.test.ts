@@ -1,28 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FsError, type ErrorCode } from "../runtime/errors.ts";
 import { TaskService } from "./task.ts";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function code(fn: () => unknown): ErrorCode | "no error" {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
-
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return "";
-}
+import { code, dec, enc, message } from "../test/helpers.ts";
 
 function readAll(t: TaskService, name: string): string {
   const h = t.open(name, { read: true });
