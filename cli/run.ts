@@ -28,8 +28,12 @@ Sources:
   mem:                  an empty in-memory tree
   dir:HOSTDIR           a host directory (no way out through .. or symlinks)
   task:SPEC.json        a task: spec.json (read-only), status, result.json
+  http://HOST/w/NAME    an edge workspace (see edge/README.md); requests are signed with the key
+                        in OANIX_KEY or ~/.config/oanix/key (created on first use), or use a
+                        capability token from OANIX_TOKEN
 
-Exit status: the agent's own; 124 timeout, 134 trap, 137 memory limit, 153 output limit;
+Exit status: the agent's own; 124 timeout, 134 trap, 137 memory limit, 153 output limit,
+74 when files could not be flushed on exit (a remote write that did not land);
 2 for a usage or setup error (missing module, invalid wasm, bad mount spec).
 `;
 

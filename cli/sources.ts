@@ -1,9 +1,10 @@
-// Mount sources named on the command line: mem:, dir:HOSTDIR, task:SPEC.json.
+// Mount sources named on the command line: mem:, dir:HOSTDIR, task:SPEC.json, http(s)://HOST/w/NAME.
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { FileService } from "../runtime/types.ts";
 import { DirService } from "../services/dir.ts";
 import { MemService } from "../services/mem.ts";
+import { remoteSource } from "../services/remote.ts";
 import { TaskService } from "../services/task.ts";
 
 /** A command-line mistake: reported as one line, exit status 2. */
@@ -52,7 +53,11 @@ export function openSource(source: string, opts: { readOnly: boolean }): Source 
       const task = new TaskService(spec);
       return { service: task, task };
     }
+    case "http":
+    case "https":
+      // An edge workspace: http://HOST:PORT/w/NAME, signed with OANIX_KEY or ~/.config/oanix/key.
+      return { service: remoteSource(source, { readOnly: opts.readOnly }) };
     default:
-      throw new UsageError(`unknown mount source "${source}" (use mem:, dir:HOSTDIR or task:SPEC.json)`);
+      throw new UsageError(`unknown mount source "${source}" (use mem:, dir:HOSTDIR, task:SPEC.json or http://HOST/w/NAME)`);
   }
 }

@@ -1,7 +1,26 @@
-// The OANIX Worker. The edge issue grows this into the Hono app with the workspace and relay
-// Durable Objects; for now it answers who it is.
-export default {
-  async fetch(): Promise<Response> {
-    return Response.json({ name: "oanix", version: "0.1.0" });
-  },
-};
+// The OANIX Worker: a small Hono app. Each concern adds its routes and exports its Durable Objects here.
+import { Hono } from "hono";
+import { NostrRelay, handleRelayRequest } from "../relay/index.ts";
+// edge: workspaces, files, versions, grants, jobs, audit, task, logs, registry (edge/app.ts, edge/README.md).
+import { edgeApp, Workspace, Runner } from "./app.ts";
+
+// relay: the Nostr relay Durable Object binding (wrangler.toml [[durable_objects.bindings]] RELAY).
+type RelayBindings = { RELAY: DurableObjectNamespace<NostrRelay> };
+
+const app = new Hono<{ Bindings: RelayBindings }>();
+
+app.get("/", (c) => c.json({ name: "oanix", version: "0.1.0" }));
+
+// relay: WebSocket upgrade and NIP-11 on the same URL, with CORS (relay/http.ts).
+app.all("/relay", (c) => handleRelayRequest(c.req.raw, c.env.RELAY));
+app.all("/relay/", (c) => handleRelayRequest(c.req.raw, c.env.RELAY));
+
+// edge: the workspace API (every route authenticated; see edge/README.md).
+app.all("/w", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+app.all("/w/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+app.all("/registry/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+app.get("/edge", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+
+export { NostrRelay };
+export { Workspace, Runner }; // edge: Durable Objects (wrangler.toml WORKSPACE, RUNNER)
+export default app;

@@ -118,6 +118,28 @@ describe("spawn", () => {
     expect(c.out.stdout.length).toBeGreaterThan(0);
   });
 
+  it("gives the guest EIO when a service fails with a plain error, and the run fails", async () => {
+    const ws = new MemService({ "a.txt": "words here\n" });
+    const flaky: FileService = {
+      ...Object.fromEntries(["stat", "lstat", "readdir", "mkdir", "remove", "rename"].map((k) => [k, (...a: never[]) => (ws as never as Record<string, (...x: never[]) => unknown>)[k]!(...a)])),
+      open: (p, f) => {
+        const h = ws.open(p, f);
+        if (!f.write) return h;
+        return {
+          type: h.type, get position() { return h.position; }, set position(n: number) { h.position = n; },
+          read: (n, o) => h.read(n, o), write: (d, o) => h.write(d, o), stat: () => h.stat(),
+          truncate: (n) => h.truncate(n), sync: () => h.sync(), close: () => Promise.reject(new Error("edge unreachable")),
+        } satisfies FileHandle;
+      },
+    } as FileService;
+    const task = new TaskService({ kind: "wordcount", root: "/workspace" });
+    const ns = new Namespace().mount("/task", task).mount("/workspace", flaky);
+    let stderr = "";
+    const st = await spawn(await loadProgram(agent("demo")), { namespace: ns, onStderr: (b) => void (stderr += dec.decode(b)) });
+    expect(st).toMatchObject({ code: 1, reason: "exit" });
+    expect(stderr).toMatch(/EIO/);
+  });
+
   it("runs the same agent on a service that answers with Promises (JSPI) with the same result", async () => {
     const files = { "a.txt": "the cat and the hat\n", "notes/b.md": "The end.\n" };
     const run = async (wrap: (s: FileService) => FileService) => {

@@ -22,7 +22,7 @@ export interface Limits {
 export const DEFAULT_LIMITS: Required<Limits> = { wallTimeMs: Infinity, memoryBytes: 1 << 30, outputBytes: 64 << 20 };
 
 /** Exit statuses for stopped processes, as a shell would show them. */
-export const EXIT = { timeout: 124, trap: 134, memory: 137, output: 153 } as const;
+export const EXIT = { io: 74, timeout: 124, trap: 134, memory: 137, output: 153 } as const;
 
 export interface SpawnOptions {
   namespace: FileService;
@@ -40,7 +40,7 @@ export interface SpawnOptions {
 
 export interface ExitStatus {
   code: number;
-  reason: "exit" | "trap" | "timeout" | "memory" | "output";
+  reason: "exit" | "trap" | "timeout" | "memory" | "output" | "io";
   /** Why a process was stopped (trap message or limit), absent for a normal exit. */
   message?: string;
   durationMs: number;
@@ -116,7 +116,12 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
   } finally {
     clearTimeout(timer);
   }
-  await host.closeAll();
+  // Closing flushes write-behind services: a write that cannot land fails the process (EX_IOERR).
+  const lost = await host.closeAll();
+  if (lost.length) {
+    const why = lost.map((e) => (e instanceof Error ? e.message : String(e))).join("; ");
+    status = { code: status.code === 0 ? EXIT.io : status.code, reason: status.code === 0 ? "io" : status.reason, message: `closing files failed: ${why}` };
+  }
   await logs.close(status);
   return { ...status, durationMs: performance.now() - started };
 }

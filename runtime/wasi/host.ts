@@ -65,12 +65,15 @@ const dec = new TextDecoder("utf-8", { fatal: true });
 const FILETYPE_OF = { file: FILETYPE.REGULAR_FILE, dir: FILETYPE.DIRECTORY, symlink: FILETYPE.SYMBOLIC_LINK } as const;
 const I64_MAX = (1n << 63n) - 1n;
 
-/** Maps anything a syscall threw to an errno; process-ending signals pass through. */
+/**
+ * Maps anything a syscall threw to an errno; process-ending signals pass through. A service that
+ * fails with something other than an FsError (a network error, say) is an I/O error to the guest.
+ */
 function errnoOf(e: unknown): number {
   if (e instanceof FsError) return ERRNO_OF[e.code] ?? ERRNO.IO;
   if (e instanceof ProcExit || e instanceof LimitExceeded) throw e;
   if (e instanceof RangeError) return ERRNO.INVAL;
-  throw e;
+  return ERRNO.IO;
 }
 
 export class WasiHost {

@@ -1,0 +1,77 @@
+// Starts the local edge (`wrangler dev`, offline, loopback only, persistent state) from Node:
+// used by `npm start` (edge/dev/start.ts), the end-to-end tests and the bench.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { dirname, join, resolve } from "node:path";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface Edge {
+  url: string;
+  port: number;
+  persistTo: string;
+  child: ChildProcess;
+  /** Output so far (for error messages). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? res(a.port) : rej(new Error("no port"))));
+    });
+  });
+}
+
+export const OFFLINE_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true", CI: "1", NO_COLOR: "1" };
+
+export async function startEdge(o: { port?: number; persistTo?: string; adminPubkeys?: string[]; timeoutMs?: number; stdio?: "pipe" | "inherit" } = {}): Promise<Edge> {
+  const port = o.port ?? (await freePort());
+  const inspector = await freePort();
+  const persistTo = o.persistTo ?? join(ROOT, ".wrangler", "state");
+  const args = [
+    join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev", "--config", join(ROOT, "wrangler.toml"),
+    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
+    "--persist-to", persistTo, "--show-interactive-dev-session=false", "--log-level", "warn",
+  ];
+  if (o.adminPubkeys?.length) args.push("--var", `ADMIN_PUBKEYS:${o.adminPubkeys.join(",")}`);
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT, env: { ...process.env, ...OFFLINE_ENV }, stdio: ["ignore", o.stdio === "inherit" ? "inherit" : "pipe", o.stdio === "inherit" ? "inherit" : "pipe"],
+    detached: false,
+  });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+  let exited = false;
+  child.once("exit", () => (exited = true));
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev exited early:\n${out}`);
+    try {
+      const r = await fetch(`${url}/edge`);
+      if (r.ok) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGTERM");
+      throw new Error(`wrangler dev did not answer on ${url} in time:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url, port, persistTo, child, log: () => out,
+    stop: () => new Promise<void>((res) => {
+      if (exited) return res();
+      child.once("exit", () => res());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+    }),
+  };
+}

@@ -1,0 +1,20 @@
+// The Worker's bindings (declared in wrangler.toml). Kept in one place so every edge file agrees.
+import type { Workspace } from "./workspace.ts";
+import type { Runner } from "./runner.ts";
+
+export interface Env {
+  /** One Durable Object per workspace (SQLite metadata + small pieces). */
+  WORKSPACE: DurableObjectNamespace<Workspace>;
+  /** Edge process runner: one Durable Object per run. */
+  RUNNER: DurableObjectNamespace<Runner>;
+  /** Large pieces, log segments. */
+  BLOBS: R2Bucket;
+  /** Jobs, job events, the audit log. */
+  DB: D1Database;
+  /** Task files (fast reads), namespace registry, workspace directory. */
+  KV: KVNamespace;
+  /** Comma-separated hex pubkeys that may list every workspace (the local edge's own key). */
+  ADMIN_PUBKEYS?: string;
+}
+
+export type Reply<T> = { ok: true; value: T } | { ok: false; status: number; error: { code: string; message: string } };

@@ -1,0 +1,7 @@
+// Public surface of relay/: the Durable Object class, the Worker route handler, and the NIP-90
+// edge-agent hook.
+export { NostrRelay, type RelayEnv } from "./relay.ts";
+export { handleRelayRequest, relayStub, RELAY_OBJECT } from "./http.ts";
+export { defineEdgeAgent, type AgentRegistration, type EdgeAgentHandler, type JobContext, type PublishResult } from "./nip90.ts";
+export type { NostrEvent } from "./event.ts";
+export type { RelayConfig } from "./limits.ts";

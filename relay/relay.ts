@@ -1,0 +1,620 @@
+// The relay Durable Object: hibernatable WebSockets speaking NIP-01 (EVENT/REQ/CLOSE/COUNT/AUTH),
+// the NIP-11 document on the same URL, and RPC methods for the Worker (edge agents, publishing,
+// configuration). Message handling is synchronous from parse to reply (verification and SQLite are
+// both synchronous), so every message is handled atomically.
+import { DurableObject } from "cloudflare:workers";
+import {
+  canonicalEvent,
+  checkEventShape,
+  expirationOf,
+  isEphemeral,
+  isHex64,
+  isReplaceable,
+  isAddressable,
+  type NostrEvent,
+} from "./event.ts";
+import { matchAny, parseFilter, type Filter } from "./filter.ts";
+import { BucketMap, CORS_HEADERS, DEFAULT_CONFIG, TokenBucket, mergeConfig, relayInfo, type RelayConfig } from "./limits.ts";
+import {
+  checkJobEvent,
+  checkRegistration,
+  edgeAgentHandler,
+  isJobRequest,
+  routeJob,
+  type AgentRegistration,
+  type JobContext,
+  type PublishResult,
+} from "./nip90.ts";
+import { RelayState, type Attachment } from "./state.ts";
+import { EventStore } from "./store.ts";
+import { defaultVerifier, type Verifier } from "./verify.ts";
+
+export interface RelayEnv {
+  /** JSON object of RelayConfig fields overriding the defaults (e.g. from `wrangler dev --var`). */
+  RELAY_CONFIG?: string;
+}
+
+interface Conn {
+  ws: WebSocket;
+  att: Attachment;
+  subs: Map<string, Filter[]>;
+  bucket: TokenBucket;
+}
+
+const AUTH_KIND = 22242;
+/** A message arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
+const BATCH_IDLE_MS = 2;
+const AUTH_WINDOW = 600;
+const encoder = new TextEncoder();
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** host + path, lowercased host, no trailing slash: how relay URLs are compared for NIP-42. */
+export function relayUrlKey(u: string): string | null {
+  try {
+    const url = new URL(u);
+    return url.host.toLowerCase() + (url.pathname.replace(/\/+$/, "") || "");
+  } catch {
+    return null;
+  }
+}
+
+export class NostrRelay extends DurableObject<RelayEnv> {
+  private store: EventStore;
+  private state: RelayState;
+  private cfg: RelayConfig;
+  private verifier: Verifier;
+  private conns = new Map<string, Conn>();
+  private bySocket = new WeakMap<WebSocket, Conn>();
+  private pubkeyBuckets = new BucketMap();
+  private nextExpiry: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: RelayEnv) {
+    super(ctx, env);
+    this.store = new EventStore(ctx.storage);
+    this.state = new RelayState(ctx.storage.sql);
+    this.verifier = defaultVerifier();
+    this.cfg = this.loadConfig();
+    this.restoreConnections();
+  }
+
+  private loadConfig(): RelayConfig {
+    let cfg = DEFAULT_CONFIG;
+    if (this.env.RELAY_CONFIG) {
+      try {
+        cfg = mergeConfig(cfg, JSON.parse(this.env.RELAY_CONFIG));
+      } catch {
+        console.error("relay: RELAY_CONFIG is not JSON; using defaults");
+      }
+    }
+    const stored = this.state.getSetting("config");
+    if (stored !== undefined) cfg = mergeConfig(cfg, JSON.parse(stored));
+    return cfg;
+  }
+
+  /** After hibernation or eviction: sockets are still connected; subscriptions come from their attachments (or SQLite). */
+  private restoreConnections(): void {
+    const subs = this.state.loadSubs();
+    const live = new Set<string>();
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (!att) continue;
+      live.add(att.id);
+      this.track(ws, att, subs.get(att.id) ?? new Map());
+    }
+    for (const id of subs.keys()) if (!live.has(id)) this.state.deleteConn(id);
+  }
+
+  private track(ws: WebSocket, att: Attachment, sqlSubs: Map<string, Filter[]>): Conn {
+    const subs = att.subsInSql ? sqlSubs : new Map(att.subs ?? []);
+    const conn: Conn = { ws, att, subs, bucket: new TokenBucket(this.cfg.messagesPerSecond, this.cfg.messageBurst, Date.now()) };
+    this.conns.set(att.id, conn);
+    this.bySocket.set(ws, conn);
+    return conn;
+  }
+
+  private connOf(ws: WebSocket): Conn | undefined {
+    const c = this.bySocket.get(ws);
+    if (c) return c;
+    if (ws.readyState !== WebSocket.OPEN) return undefined; // closed and dropped: do not resurrect
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (!att) return undefined;
+    return this.conns.get(att.id) ?? this.track(ws, att, att.subsInSql ? (this.state.loadSubs().get(att.id) ?? new Map()) : new Map());
+  }
+
+  // ---------------------------------------------------------------- HTTP: upgrade and NIP-11
+
+  override async fetch(request: Request): Promise<Response> {
+    if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: { ...CORS_HEADERS, "Access-Control-Max-Age": "86400" } });
+    if ((request.headers.get("Upgrade") ?? "").toLowerCase() === "websocket") {
+      const pair = new WebSocketPair();
+      const client = pair[0];
+      const server = pair[1];
+      const att: Attachment = {
+        id: crypto.randomUUID(),
+        challenge: crypto.randomUUID(),
+        authed: [],
+        url: relayUrlKey(request.url) ?? "",
+      };
+      this.ctx.acceptWebSocket(server);
+      server.serializeAttachment(att);
+      this.track(server, att, new Map());
+      server.send(JSON.stringify(["AUTH", att.challenge]));
+      return new Response(null, { status: 101, webSocket: client });
+    }
+    if ((request.headers.get("Accept") ?? "").includes("application/nostr+json")) {
+      return new Response(JSON.stringify(relayInfo(this.cfg)), {
+        headers: { ...CORS_HEADERS, "Content-Type": "application/nostr+json" },
+      });
+    }
+    return new Response(`${this.cfg.name}: connect with a Nostr client (WebSocket), or ask for application/nostr+json.\n`, {
+      headers: { ...CORS_HEADERS, "Content-Type": "text/plain; charset=utf-8" },
+    });
+  }
+
+  // ---------------------------------------------------------------- WebSocket handlers
+
+  /**
+   * Under load, messages are queued and handled in batches: the first message of a batch schedules
+   * a drain on the next turn, and whatever arrives before it runs is handled with it. All writes of a batch
+   * then share one SQLite commit (one fsync), and the replies of the batch are released together
+   * once it is durable (output gate). Order per socket is kept.
+   */
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    const now = Date.now();
+    const idle = now - this.lastMessageAt > BATCH_IDLE_MS;
+    this.lastMessageAt = now;
+    // An isolated message (nothing queued, nothing recent) is handled at once: no added latency.
+    if (idle && this.inbox.length === 0) return this.handleMessage(ws, message);
+    this.inbox.push({ ws, message });
+    if (this.inbox.length === 1) setTimeout(() => this.drain(), 0);
+  }
+
+  private inbox: Array<{ ws: WebSocket; message: string | ArrayBuffer }> = [];
+  private lastMessageAt = 0;
+
+  private drain(): void {
+    const batch = this.inbox;
+    this.inbox = [];
+    for (const { ws, message } of batch) this.handleMessage(ws, message);
+  }
+
+  private handleMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    const conn = this.connOf(ws);
+    if (!conn) return;
+    if (typeof message !== "string") return this.notice(conn, "invalid: binary messages are not supported; send JSON text");
+    if (message.length > this.cfg.maxMessageLength || (message.length * 3 > this.cfg.maxMessageLength && encoder.encode(message).length > this.cfg.maxMessageLength))
+      return this.tooLarge(conn, message);
+    if (!conn.bucket.take(Date.now())) return this.rateLimited(conn, message);
+    let msg: unknown;
+    try {
+      msg = JSON.parse(message);
+    } catch {
+      return this.notice(conn, "invalid: message is not valid JSON");
+    }
+    if (!Array.isArray(msg) || typeof msg[0] !== "string") return this.notice(conn, "invalid: a message must be a JSON array starting with a verb");
+    try {
+      switch (msg[0]) {
+        case "EVENT":
+          return this.onEvent(conn, msg);
+        case "REQ":
+          return this.onReq(conn, msg);
+        case "CLOSE":
+          return this.onClose(conn, msg);
+        case "COUNT":
+          return this.onCount(conn, msg);
+        case "AUTH":
+          return this.onAuth(conn, msg);
+        default:
+          return this.notice(conn, `invalid: unknown message type ${JSON.stringify(msg[0]).slice(0, 40)}`);
+      }
+    } catch (err) {
+      console.error("relay: error handling message", err);
+      const id = msg[0] === "EVENT" && isObjectWithId(msg[1]) ? msg[1].id : undefined;
+      if (id) return this.ok(conn, id, false, "error: internal error, please retry");
+      return this.notice(conn, "error: internal error");
+    }
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, _reason: string, _wasClean: boolean): void {
+    this.drop(ws);
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closing");
+    } catch {
+      /* already closed */
+    }
+  }
+
+  override webSocketError(ws: WebSocket, _error: unknown): void {
+    this.drop(ws);
+  }
+
+  private drop(ws: WebSocket): void {
+    const conn = this.connOf(ws);
+    if (!conn) return;
+    this.conns.delete(conn.att.id);
+    this.bySocket.delete(ws);
+    if (conn.att.subsInSql) this.state.deleteConn(conn.att.id);
+  }
+
+  // ---------------------------------------------------------------- replies
+
+  private send(conn: Conn, text: string): void {
+    try {
+      conn.ws.send(text);
+    } catch {
+      /* socket closing: its close handler cleans up */
+    }
+  }
+  private notice(conn: Conn, text: string): void {
+    this.send(conn, JSON.stringify(["NOTICE", text]));
+  }
+  private ok(conn: Conn, id: string, accepted: boolean, text: string): void {
+    this.send(conn, JSON.stringify(["OK", id, accepted, text]));
+  }
+  /** CLOSED ends the subscription id on both sides: an older REQ with this id is dropped too. */
+  private closed(conn: Conn, sub: string, text: string): void {
+    if (conn.subs.delete(sub)) this.saveSub(conn, sub, null);
+    this.send(conn, JSON.stringify(["CLOSED", sub, text]));
+  }
+
+  /**
+   * An oversized message is not parsed, but an EVENT still gets its OK: inside JSON strings quotes
+   * are escaped, so the first `"id":"<hex>"` of an EVENT message is the event's id key.
+   */
+  private tooLarge(conn: Conn, message: string): void {
+    const text = `invalid: message is larger than ${this.cfg.maxMessageLength} bytes`;
+    if (/^\s*\[\s*"EVENT"\s*,/.test(message)) {
+      const m = /"id"\s*:\s*"([0-9a-f]{64})"/.exec(message);
+      if (m) return this.ok(conn, m[1]!, false, text);
+    }
+    return this.notice(conn, text);
+  }
+
+  /** The rate-limit answer fits the message: OK false for EVENT, CLOSED for REQ/COUNT, else NOTICE. */
+  private rateLimited(conn: Conn, message: string): void {
+    const text = `rate-limited: more than ${this.cfg.messagesPerSecond} messages/s; slow down`;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(message);
+    } catch {
+      return this.notice(conn, text);
+    }
+    if (Array.isArray(msg) && msg[0] === "EVENT" && isObjectWithId(msg[1])) return this.ok(conn, msg[1].id, false, text);
+    if (Array.isArray(msg) && (msg[0] === "REQ" || msg[0] === "COUNT") && typeof msg[1] === "string") return this.closed(conn, msg[1], text);
+    return this.notice(conn, text);
+  }
+
+  // ---------------------------------------------------------------- EVENT
+
+  private onEvent(conn: Conn, msg: unknown[]): void {
+    const raw = msg[1];
+    if (msg.length !== 2) {
+      if (isObjectWithId(raw)) return this.ok(conn, raw.id, false, "invalid: EVENT takes exactly one event");
+      return this.notice(conn, "invalid: EVENT takes exactly one event");
+    }
+    const shape = checkEventShape(raw);
+    if (shape !== null) {
+      if (isObjectWithId(raw)) return this.ok(conn, raw.id, false, `invalid: ${shape}`);
+      return this.notice(conn, `invalid: ${shape}`);
+    }
+    const r = this.ingest(raw as NostrEvent, conn);
+    this.ok(conn, (raw as NostrEvent).id, r.ok, r.message);
+    if (r.ok && r.after) r.after();
+  }
+
+  /**
+   * The whole acceptance path for an event whose shape is valid: verification first, then the
+   * relay's rules, then storage. `after` (fan-out, routing) runs once the OK has been sent.
+   * `conn` is null for events published over RPC by code in the Worker (edge agents).
+   */
+  private ingest(input: NostrEvent, conn: Conn | null): PublishResult & { after?: () => void } {
+    const e = canonicalEvent(input);
+    const v = this.verifier.verify(e);
+    if (v === "bad-id") return { ok: false, message: "invalid: event id does not match its sha256 serialisation" };
+    if (v === "bad-sig") return { ok: false, message: "invalid: bad signature" };
+    if (e.kind === AUTH_KIND) return { ok: false, message: "invalid: kind 22242 events are only accepted in AUTH messages" };
+    const cfg = this.cfg;
+    if (e.content.length > cfg.maxContentLength) return { ok: false, message: `invalid: content is longer than ${cfg.maxContentLength} characters` };
+    if (e.tags.length > cfg.maxEventTags) return { ok: false, message: `invalid: more than ${cfg.maxEventTags} tags` };
+    const now = nowSeconds();
+    if (e.created_at > now + cfg.createdAtUpperLimit)
+      return { ok: false, message: `invalid: created_at is more than ${cfg.createdAtUpperLimit} seconds in the future` };
+    if (e.created_at < now - cfg.createdAtLowerLimit)
+      return { ok: false, message: `invalid: created_at is more than ${cfg.createdAtLowerLimit} seconds in the past` };
+    const exp = expirationOf(e);
+    if (exp !== null && exp <= now) return { ok: false, message: "invalid: event has expired" };
+    if (conn && cfg.authWrite && !conn.att.authed.includes(e.pubkey)) {
+      if (conn.att.authed.length === 0) return { ok: false, message: "auth-required: this relay only accepts events from authenticated authors" };
+      return { ok: false, message: "restricted: the event's author is not the authenticated pubkey" };
+    }
+    if (conn && !this.pubkeyBuckets.take(e.pubkey, cfg.eventsPerSecondPerPubkey, cfg.eventBurstPerPubkey, Date.now()))
+      return { ok: false, message: `rate-limited: more than ${cfg.eventsPerSecondPerPubkey} events/s from this author; slow down` };
+    const jobError = checkJobEvent(e);
+    if (jobError !== null) return { ok: false, message: `invalid: ${jobError}` };
+
+    const raw = JSON.stringify(e);
+    if (isEphemeral(e.kind)) return { ok: true, message: "", after: () => this.fanOut(e, raw) };
+    const saved = this.store.save(e, raw);
+    switch (saved.status) {
+      case "duplicate":
+        return { ok: true, message: "duplicate: already have this event" };
+      case "superseded":
+        return { ok: false, message: `duplicate: a newer version of this ${isReplaceable(e.kind) ? "replaceable" : isAddressable(e.kind) ? "addressable" : ""} event is stored` };
+      case "deleted":
+        return { ok: false, message: "blocked: this event was deleted by its author" };
+    }
+    return {
+      ok: true,
+      message: "",
+      after: () => {
+        this.fanOut(e, raw);
+        if (saved.deleted.length > 0) this.cancelJobs(e, saved.deleted);
+        if (isJobRequest(e.kind)) this.dispatchJob(e);
+        if (exp !== null) this.scheduleExpiry(exp);
+      },
+    };
+  }
+
+  /** Sends a new event to every subscription (on any socket) whose filters match it. */
+  private fanOut(e: NostrEvent, raw: string): void {
+    for (const conn of this.conns.values()) {
+      for (const [sub, filters] of conn.subs) {
+        if (matchAny(filters, e)) this.send(conn, `["EVENT",${JSON.stringify(sub)},${raw}]`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- REQ / CLOSE / COUNT
+
+  /** Checks the subscription id and filters of a REQ or COUNT. Returns the filters, or null after replying. */
+  private parseSubscription(conn: Conn, msg: unknown[], verb: string): { sub: string; filters: Filter[] } | null {
+    const sub = msg[1];
+    if (typeof sub !== "string") {
+      this.notice(conn, `invalid: ${verb} needs a subscription id string`);
+      return null;
+    }
+    if (sub.length === 0 || sub.length > this.cfg.maxSubidLength) {
+      this.closed(conn, sub, `invalid: subscription id must be 1 to ${this.cfg.maxSubidLength} characters`);
+      return null;
+    }
+    if (this.cfg.authRead && conn.att.authed.length === 0) {
+      this.closed(conn, sub, "auth-required: this relay only serves authenticated clients");
+      return null;
+    }
+    const rawFilters = msg.slice(2);
+    if (rawFilters.length === 0) {
+      this.closed(conn, sub, `invalid: ${verb} needs at least one filter`);
+      return null;
+    }
+    if (rawFilters.length > this.cfg.maxFilters) {
+      this.closed(conn, sub, `invalid: more than ${this.cfg.maxFilters} filters`);
+      return null;
+    }
+    const filters: Filter[] = [];
+    for (const rf of rawFilters) {
+      const f = parseFilter(rf, this.cfg);
+      if (typeof f === "string") {
+        this.closed(conn, sub, `invalid: ${f}`);
+        return null;
+      }
+      filters.push(f);
+    }
+    return { sub, filters };
+  }
+
+  private onReq(conn: Conn, msg: unknown[]): void {
+    const p = this.parseSubscription(conn, msg, "REQ");
+    if (!p) return;
+    if (!conn.subs.has(p.sub) && conn.subs.size >= this.cfg.maxSubscriptions) {
+      return this.closed(conn, p.sub, `rate-limited: more than ${this.cfg.maxSubscriptions} open subscriptions; close one first`);
+    }
+    const sub = JSON.stringify(p.sub);
+    for (const raw of this.store.query(p.filters, nowSeconds(), this.cfg.defaultLimit)) this.send(conn, `["EVENT",${sub},${raw}]`);
+    this.send(conn, `["EOSE",${sub}]`);
+    conn.subs.set(p.sub, p.filters);
+    this.saveSub(conn, p.sub, p.filters);
+  }
+
+  private onClose(conn: Conn, msg: unknown[]): void {
+    const sub = msg[1];
+    if (typeof sub !== "string" || msg.length !== 2) return this.notice(conn, "invalid: CLOSE takes one subscription id");
+    if (conn.subs.delete(sub)) this.saveSub(conn, sub, null);
+  }
+
+  /**
+   * Keeps a socket's subscriptions where they survive hibernation and eviction. Small sets live in
+   * the socket's attachment (no storage write, so replies are not held for a commit); a set too
+   * large for the 2 KB attachment moves to SQLite rows keyed by the connection id.
+   */
+  private saveSub(conn: Conn, sub: string, filters: Filter[] | null): void {
+    if (conn.att.subsInSql) {
+      if (filters) this.state.putSub(conn.att.id, sub, filters);
+      else this.state.deleteSub(conn.att.id, sub);
+      return;
+    }
+    conn.att = { ...conn.att, subs: [...conn.subs] };
+    this.saveAttachment(conn);
+  }
+
+  /** Serialises the attachment, first moving the subscriptions to SQLite if it would not fit. */
+  private saveAttachment(conn: Conn): void {
+    if (!conn.att.subsInSql && attachmentFits(conn.att)) {
+      try {
+        conn.ws.serializeAttachment(conn.att);
+        return;
+      } catch {
+        /* larger than the runtime allows after all: move the subscriptions out */
+      }
+    }
+    if (!conn.att.subsInSql) for (const [id, f] of conn.subs) this.state.putSub(conn.att.id, id, f);
+    const { subs: _moved, ...rest } = conn.att;
+    conn.att = { ...rest, subsInSql: true };
+    conn.ws.serializeAttachment(conn.att);
+  }
+
+
+  private onCount(conn: Conn, msg: unknown[]): void {
+    const p = this.parseSubscription(conn, msg, "COUNT");
+    if (!p) return;
+    const count = this.store.count(p.filters, nowSeconds());
+    this.send(conn, JSON.stringify(["COUNT", p.sub, { count }]));
+  }
+
+  // ---------------------------------------------------------------- AUTH (NIP-42)
+
+  private onAuth(conn: Conn, msg: unknown[]): void {
+    const raw = msg[1];
+    const shape = msg.length === 2 ? checkEventShape(raw) : "AUTH takes exactly one event";
+    if (shape !== null) {
+      if (isObjectWithId(raw)) return this.ok(conn, raw.id, false, `invalid: ${shape}`);
+      return this.notice(conn, `invalid: ${shape}`);
+    }
+    const e = canonicalEvent(raw as NostrEvent);
+    const fail = (text: string) => this.ok(conn, e.id, false, text);
+    const v = this.verifier.verify(e);
+    if (v !== "ok") return fail(v === "bad-id" ? "invalid: event id does not match its sha256 serialisation" : "invalid: bad signature");
+    if (e.kind !== AUTH_KIND) return fail("invalid: AUTH needs a kind 22242 event");
+    if (Math.abs(e.created_at - nowSeconds()) > AUTH_WINDOW) return fail("invalid: AUTH event created_at is not within 10 minutes of now");
+    const challenge = e.tags.find((t) => t[0] === "challenge")?.[1];
+    if (challenge !== conn.att.challenge) return fail("invalid: AUTH challenge does not match this connection's");
+    const relay = e.tags.find((t) => t[0] === "relay")?.[1];
+    if (relay === undefined || relayUrlKey(relay) !== conn.att.url) return fail("invalid: AUTH relay tag does not name this relay");
+    if (!conn.att.authed.includes(e.pubkey)) {
+      conn.att.authed.push(e.pubkey);
+      if (conn.att.authed.length > 8) conn.att.authed.shift();
+      this.saveAttachment(conn);
+    }
+    this.ok(conn, e.id, true, "");
+  }
+
+  // ---------------------------------------------------------------- NIP-90 routing
+
+  private jobContext(reg: AgentRegistration): JobContext {
+    return { registration: reg, publish: async (event) => this.publish(event) };
+  }
+
+  /** Hands an accepted job request to the edge agents registered for its kind. */
+  private dispatchJob(job: NostrEvent): void {
+    for (const reg of routeJob(job, this.state.agents(job.kind))) {
+      const h = edgeAgentHandler(reg.handler);
+      if (!h) {
+        console.warn(`relay: no edge agent handler named ${reg.handler} in this bundle (agent ${reg.agent})`);
+        continue;
+      }
+      this.ctx.waitUntil(
+        Promise.resolve()
+          .then(() => h.onJob(job, this.jobContext(reg)))
+          .catch((err) => console.error(`relay: edge agent ${reg.agent} failed on job ${job.id}`, err)),
+      );
+    }
+  }
+
+  /**
+   * A kind-5 deletion removed events. For deleted job requests, providers are told: every
+   * subscription that matched the request (and did not already receive the deletion itself) gets
+   * the deletion event, and the edge agents it was routed to get onCancel.
+   */
+  private cancelJobs(deletion: NostrEvent, deleted: NostrEvent[]): void {
+    const jobs = deleted.filter((d) => isJobRequest(d.kind));
+    if (jobs.length === 0) return;
+    const raw = JSON.stringify(deletion);
+    for (const conn of this.conns.values()) {
+      for (const [sub, filters] of conn.subs) {
+        if (matchAny(filters, deletion)) continue;
+        if (jobs.some((j) => matchAny(filters, j))) this.send(conn, `["EVENT",${JSON.stringify(sub)},${raw}]`);
+      }
+    }
+    for (const job of jobs) {
+      for (const reg of routeJob(job, this.state.agents(job.kind))) {
+        const h = edgeAgentHandler(reg.handler);
+        if (!h?.onCancel) continue;
+        const onCancel = h.onCancel.bind(h);
+        this.ctx.waitUntil(
+          Promise.resolve()
+            .then(() => onCancel(job, deletion, this.jobContext(reg)))
+            .catch((err) => console.error(`relay: edge agent ${reg.agent} failed to cancel ${job.id}`, err)),
+        );
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- NIP-40 expiry
+
+  private scheduleExpiry(at: number): void {
+    if (this.nextExpiry !== null && this.nextExpiry <= at) return;
+    this.nextExpiry = at;
+    void this.ctx.storage.setAlarm(at * 1000);
+  }
+
+  override async alarm(): Promise<void> {
+    this.nextExpiry = null;
+    const next = this.store.expire(nowSeconds());
+    if (next !== null) this.scheduleExpiry(Math.max(next, nowSeconds() + 1));
+  }
+
+  // ---------------------------------------------------------------- RPC for the Worker
+
+  /** Publishes a signed event as a client would (verified, stored, fanned out, routed). */
+  publish(event: NostrEvent): PublishResult {
+    const shape = checkEventShape(event);
+    if (shape !== null) return { ok: false, message: `invalid: ${shape}` };
+    const r = this.ingest(event, null);
+    if (r.ok && r.after) r.after();
+    return { ok: r.ok, message: r.message };
+  }
+
+  /**
+   * Registers an edge-hosted agent for a job kind (see nip90.ts). Survives eviction. Answers
+   * `{ok:false, error}` for a bad registration rather than throwing across RPC.
+   */
+  registerAgent(reg: AgentRegistration): { ok: true } | { ok: false; error: string } {
+    const err = checkRegistration(reg);
+    if (err !== null) return { ok: false, error: `registerAgent: ${err}` };
+    const clean: AgentRegistration = { kind: reg.kind, agent: reg.agent, handler: reg.handler };
+    if (reg.pubkey !== undefined) clean.pubkey = reg.pubkey;
+    this.state.putAgent(clean);
+    if (!edgeAgentHandler(reg.handler)) console.warn(`relay: agent ${reg.agent} registered with handler ${reg.handler}, not (yet) defined in this bundle`);
+    return { ok: true };
+  }
+
+  unregisterAgent(kind: number, agent: string): boolean {
+    return this.state.deleteAgent(kind, agent);
+  }
+
+  listAgents(kind?: number): AgentRegistration[] {
+    return this.state.agents(kind);
+  }
+
+  /** NIP-89: handler announcements (31990) declaring `kind`, plus the edge agents registered for it. */
+  providers(kind: number): { announcements: NostrEvent[]; edgeAgents: AgentRegistration[] } {
+    return { announcements: this.store.handlersFor(kind, nowSeconds()), edgeAgents: this.state.agents(kind) };
+  }
+
+  /** Changes configuration (persisted; merged over defaults and RELAY_CONFIG). Returns the result. */
+  configure(patch: Partial<RelayConfig>): RelayConfig {
+    const stored = JSON.parse(this.state.getSetting("config") ?? "{}") as Record<string, unknown>;
+    this.state.putSetting("config", JSON.stringify({ ...stored, ...patch }));
+    this.cfg = this.loadConfig();
+    for (const c of this.conns.values()) c.bucket = new TokenBucket(this.cfg.messagesPerSecond, this.cfg.messageBurst, Date.now());
+    return this.cfg;
+  }
+
+  info(): Record<string, unknown> {
+    return relayInfo(this.cfg);
+  }
+}
+
+/** Attachments are limited to 2,048 bytes serialised; stay well inside (two bytes per non-Latin-1 char). */
+const ATTACHMENT_BUDGET = 1800;
+function attachmentFits(att: Attachment): boolean {
+  const json = JSON.stringify(att);
+  // eslint-disable-next-line no-control-regex
+  const wide = /[^\u0000-\u00ff]/.test(json);
+  return (wide ? json.length * 2 : json.length) <= ATTACHMENT_BUDGET;
+}
+
+function isObjectWithId(v: unknown): v is { id: string } {
+  return typeof v === "object" && v !== null && isHex64((v as { id?: unknown }).id);
+}
+

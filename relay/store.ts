@@ -1,0 +1,228 @@
+// Event storage on the Durable Object's SQLite: events, a tag index for #x filters, NIP-09
+// tombstones, NIP-40 expiry. Everything here is synchronous (ctx.storage.sql), so one call is atomic
+// with respect to other messages. This class is the seam for sharding (see README): the relay only
+// talks to it through `save`, `query`, `count` and `expire`.
+import { dTag, expirationOf, isAddressable, isIndexedTag, isReplaceable, type NostrEvent } from "./event.ts";
+import { filterWhere, isEmptyFilter, type Filter } from "./filter.ts";
+
+export type SaveResult =
+  | { status: "stored"; deleted: NostrEvent[] }
+  | { status: "duplicate" }
+  | { status: "superseded" }
+  | { status: "deleted" };
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS events (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     pubkey TEXT NOT NULL,
+     kind INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     d TEXT,
+     expires_at INTEGER,
+     raw TEXT NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS events_created ON events(created_at DESC, id)`,
+  `CREATE INDEX IF NOT EXISTS events_author_kind ON events(pubkey, kind, created_at DESC)`,
+  `CREATE INDEX IF NOT EXISTS events_kind ON events(kind, created_at DESC)`,
+  `CREATE INDEX IF NOT EXISTS events_replaceable ON events(pubkey, kind, d) WHERE d IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS events_expiry ON events(expires_at) WHERE expires_at IS NOT NULL`,
+  `CREATE TABLE IF NOT EXISTS tags (
+     ev INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     value TEXT NOT NULL,
+     created_at INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS tags_lookup ON tags(name, value, created_at DESC)`,
+  `CREATE INDEX IF NOT EXISTS tags_event ON tags(ev)`,
+  // NIP-09 tombstones: target is an event id or an address "kind:pubkey:d"; events of `pubkey` at
+  // that target with created_at <= until are refused from now on.
+  `CREATE TABLE IF NOT EXISTS deletions (
+     target TEXT NOT NULL,
+     pubkey TEXT NOT NULL,
+     until INTEGER NOT NULL,
+     PRIMARY KEY (target, pubkey))`,
+];
+
+const MAX_TIME = Number.MAX_SAFE_INTEGER;
+
+interface EventRow {
+  raw: string;
+  [k: string]: SqlStorageValue;
+}
+
+export class EventStore {
+  readonly sql: SqlStorage;
+  readonly transaction: <T>(fn: () => T) => T;
+
+  constructor(storage: DurableObjectStorage) {
+    this.sql = storage.sql;
+    this.transaction = (fn) => storage.transactionSync(fn);
+    for (const stmt of SCHEMA) this.sql.exec(stmt);
+  }
+
+  /**
+   * Stores a verified, non-ephemeral event, applying the replaceable/addressable rules and NIP-09
+   * (for a kind-5 event, the events it deletes are removed and returned).
+   */
+  save(e: NostrEvent, raw: string): SaveResult {
+    return this.transaction(() => {
+      if (this.sql.exec("SELECT 1 FROM events WHERE id = ?", e.id).toArray().length > 0) return { status: "duplicate" };
+      if (this.isTombstoned(e)) return { status: "deleted" };
+      let d: string | null = null;
+      if (isReplaceable(e.kind) || isAddressable(e.kind)) {
+        d = isAddressable(e.kind) ? dTag(e) : "";
+        const existing = this.sql
+          .exec<{ seq: number; id: string; created_at: number }>(
+            "SELECT seq, id, created_at FROM events WHERE pubkey = ? AND kind = ? AND d = ?",
+            e.pubkey,
+            e.kind,
+            d,
+          )
+          .toArray();
+        for (const old of existing) {
+          // Newest wins; on equal created_at the lowest id is kept (NIP-01).
+          if (old.created_at > e.created_at || (old.created_at === e.created_at && old.id < e.id)) return { status: "superseded" };
+        }
+        for (const old of existing) this.removeSeq(old.seq);
+      }
+      const seq = this.sql
+        .exec<{ seq: number }>(
+          "INSERT INTO events (id, pubkey, kind, created_at, d, expires_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+          e.id,
+          e.pubkey,
+          e.kind,
+          e.created_at,
+          d,
+          expirationOf(e),
+          raw,
+        )
+        .one().seq;
+      for (const t of e.tags) {
+        if (isIndexedTag(t)) this.sql.exec("INSERT INTO tags (ev, name, value, created_at) VALUES (?, ?, ?, ?)", seq, t[0]!, t[1]!, e.created_at);
+      }
+      const deleted = e.kind === 5 ? this.applyDeletion(e) : [];
+      return { status: "stored", deleted };
+    });
+  }
+
+  private isTombstoned(e: NostrEvent): boolean {
+    const targets = [e.id];
+    if (isReplaceable(e.kind) || isAddressable(e.kind)) targets.push(`${e.kind}:${e.pubkey}:${isAddressable(e.kind) ? dTag(e) : ""}`);
+    for (const target of targets) {
+      const hit = this.sql
+        .exec("SELECT 1 FROM deletions WHERE target = ? AND pubkey = ? AND until >= ?", target, e.pubkey, e.created_at)
+        .toArray();
+      if (hit.length > 0) return true;
+    }
+    return false;
+  }
+
+  /** NIP-09: removes the author's own events named by `e` and `a` tags; kind-5 events are never deleted. */
+  private applyDeletion(del: NostrEvent): NostrEvent[] {
+    const removed: NostrEvent[] = [];
+    for (const t of del.tags) {
+      if (t[0] === "e" && t[1] !== undefined && /^[0-9a-f]{64}$/.test(t[1])) {
+        const rows = this.sql
+          .exec<EventRow & { seq: number }>("SELECT seq, raw FROM events WHERE id = ? AND pubkey = ? AND kind != 5", t[1], del.pubkey)
+          .toArray();
+        for (const r of rows) {
+          removed.push(JSON.parse(r.raw) as NostrEvent);
+          this.removeSeq(r.seq);
+        }
+        this.tombstone(t[1], del.pubkey, MAX_TIME);
+      } else if (t[0] === "a" && t[1] !== undefined) {
+        const m = /^(\d{1,5}):([0-9a-f]{64}):(.*)$/s.exec(t[1]);
+        if (!m || m[2] !== del.pubkey) continue;
+        const kind = Number(m[1]);
+        if (!isReplaceable(kind) && !isAddressable(kind)) continue;
+        const d = isAddressable(kind) ? m[3]! : "";
+        const rows = this.sql
+          .exec<EventRow & { seq: number }>(
+            "SELECT seq, raw FROM events WHERE pubkey = ? AND kind = ? AND d = ? AND created_at <= ?",
+            del.pubkey,
+            kind,
+            d,
+            del.created_at,
+          )
+          .toArray();
+        for (const r of rows) {
+          removed.push(JSON.parse(r.raw) as NostrEvent);
+          this.removeSeq(r.seq);
+        }
+        this.tombstone(`${kind}:${del.pubkey}:${d}`, del.pubkey, del.created_at);
+      }
+    }
+    return removed;
+  }
+
+  private tombstone(target: string, pubkey: string, until: number): void {
+    this.sql.exec(
+      "INSERT INTO deletions (target, pubkey, until) VALUES (?, ?, ?) ON CONFLICT (target, pubkey) DO UPDATE SET until = max(until, excluded.until)",
+      target,
+      pubkey,
+      until,
+    );
+  }
+
+  private removeSeq(seq: number): void {
+    this.sql.exec("DELETE FROM tags WHERE ev = ?", seq);
+    this.sql.exec("DELETE FROM events WHERE seq = ?", seq);
+  }
+
+  /**
+   * Stored events matching any of the filters, newest first (ties: lowest id first), each filter
+   * limited by its own `limit` (or `defaultLimit`). Returns the raw JSON of each event.
+   */
+  query(filters: Filter[], now: number, defaultLimit: number): string[] {
+    const rows = new Map<string, { created_at: number; id: string; raw: string }>();
+    for (const f of filters) {
+      const limit = f.limit ?? defaultLimit;
+      if (limit === 0 || isEmptyFilter(f)) continue;
+      const w = filterWhere(f, now);
+      const cur = this.sql.exec<{ created_at: number; id: string; raw: string }>(
+        `SELECT e.created_at, e.id, e.raw FROM events e WHERE ${w.sql} ORDER BY e.created_at DESC, e.id ASC LIMIT ?`,
+        ...w.params,
+        limit,
+      );
+      for (const r of cur) rows.set(r.id, r);
+    }
+    const list = [...rows.values()];
+    if (filters.length > 1) list.sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return list.map((r) => r.raw);
+  }
+
+  /** NIP-45: the number of distinct stored events matching any filter (limits do not apply). */
+  count(filters: Filter[], now: number): number {
+    const parts: string[] = [];
+    const params: Array<string | number> = [];
+    for (const f of filters) {
+      if (isEmptyFilter(f)) continue;
+      const w = filterWhere(f, now);
+      parts.push(`SELECT e.seq FROM events e WHERE ${w.sql}`);
+      params.push(...w.params);
+    }
+    if (parts.length === 0) return 0;
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (${parts.join(" UNION ")})`, ...params).one().n;
+  }
+
+  /** Deletes expired events (NIP-40). Returns the next expiry time still pending, or null. */
+  expire(now: number): number | null {
+    this.transaction(() => {
+      const rows = this.sql.exec<{ seq: number }>("SELECT seq FROM events WHERE expires_at IS NOT NULL AND expires_at <= ?", now).toArray();
+      for (const r of rows) this.removeSeq(r.seq);
+    });
+    const next = this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM events WHERE expires_at IS NOT NULL").one().t;
+    return next ?? null;
+  }
+
+  /** NIP-89 handler announcements (kind 31990) that declare job kind `kind` in a `k` tag. */
+  handlersFor(kind: number, now: number): NostrEvent[] {
+    return this.query([{ kinds: [31990], tags: [["k", [String(kind)]]] }], now, 500).map((raw) => JSON.parse(raw) as NostrEvent);
+  }
+
+  /** The stored event with this id, if any (and not expired). */
+  get(id: string, now: number): NostrEvent | undefined {
+    const raw = this.query([{ ids: [id] }], now, 1)[0];
+    return raw === undefined ? undefined : (JSON.parse(raw) as NostrEvent);
+  }
+}
+
