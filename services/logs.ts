@@ -175,7 +175,7 @@ export class LogsService implements FileService {
     }
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
     } catch {
       throw fsError("EINVAL", "write events.jsonl: not UTF-8 text");
     }

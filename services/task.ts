@@ -99,7 +99,7 @@ export class TaskService implements FileService {
     const r = this.#result;
     if (r === null) throw fsError("ENOENT", "result.json: the task has not written a result");
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(r.data.subarray(0, r.size));
+      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(r.data.subarray(0, r.size));
     } catch {
       throw fsError("EINVAL", "result.json is not valid JSON: it is not UTF-8 text");
     }

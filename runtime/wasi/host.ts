@@ -61,7 +61,7 @@ interface Fd {
 const enc = new TextEncoder();
 const DOT = enc.encode(".");
 const DOTDOT = enc.encode("..");
-const dec = new TextDecoder("utf-8", { fatal: true });
+const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 const FILETYPE_OF = { file: FILETYPE.REGULAR_FILE, dir: FILETYPE.DIRECTORY, symlink: FILETYPE.SYMBOLIC_LINK } as const;
 const I64_MAX = (1n << 63n) - 1n;
 
