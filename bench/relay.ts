@@ -23,6 +23,7 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { initNostrWasm } from "nostr-wasm";
 import { OFFLINE_ENV, startDev, type DevServer } from "../relay/dev.ts";
 import type { BenchResult } from "./types.ts";
+import type { NostrEvent } from "../relay/event.ts";
 
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -39,15 +40,6 @@ const FANOUT_ROUNDS = 20;
 const VERIFY_N = 3000;
 const STEP_TIMEOUT = 120_000;
 
-interface Ev {
-  id: string;
-  pubkey: string;
-  created_at: number;
-  kind: number;
-  tags: string[][];
-  content: string;
-  sig: string;
-}
 
 const log = (...a: unknown[]) => console.error("[bench/relay]", ...a);
 const median = (xs: number[]) => {
@@ -112,7 +104,7 @@ class Client {
     });
   }
 
-  publish(e: Ev): Promise<boolean> {
+  publish(e: NostrEvent): Promise<boolean> {
     return new Promise((resolve) => {
       this.oks.set(e.id, resolve);
       this.ws.send(JSON.stringify(["EVENT", e]));
@@ -141,9 +133,9 @@ class Client {
 // ------------------------------------------------------------------ workload
 
 interface Workload {
-  events: Ev[];
+  events: NostrEvent[];
   authors: string[];
-  fanout: Ev[];
+  fanout: NostrEvent[];
 }
 
 export async function makeWorkload(): Promise<Workload> {
@@ -151,7 +143,7 @@ export async function makeWorkload(): Promise<Workload> {
   const keys = Array.from({ length: AUTHORS }, () => nw.generateSecretKey());
   const authors = keys.map((k) => Buffer.from(nw.getPublicKey(k)).toString("hex"));
   const now = Math.floor(Date.now() / 1000);
-  const events: Ev[] = [];
+  const events: NostrEvent[] = [];
   for (let i = 0; i < N_EVENTS; i++) {
     const e = {
       // Each author gets half kind 1, half kind 7 (events i, i+AUTHORS, ... alternate).
@@ -159,13 +151,13 @@ export async function makeWorkload(): Promise<Workload> {
       created_at: now - 3600 + Math.floor(i / 10),
       tags: [["t", "bench"], ["client", "oanix-bench"]],
       content: `bench event ${i}: ${"lorem ipsum dolor sit amet ".repeat(3)}`,
-    } as Ev;
+    } as NostrEvent;
     nw.finalizeEvent(e, keys[i % AUTHORS]!);
     events.push(e);
   }
-  const fanout: Ev[] = [];
+  const fanout: NostrEvent[] = [];
   for (let r = 0; r < FANOUT_ROUNDS * 2; r++) {
-    const e = { kind: 1, created_at: now, tags: [["t", "fanout"]], content: `fanout ${r}` } as Ev;
+    const e = { kind: 1, created_at: now, tags: [["t", "fanout"]], content: `fanout ${r}` } as NostrEvent;
     nw.finalizeEvent(e, keys[r % AUTHORS]!);
     fanout.push(e);
   }
@@ -174,7 +166,7 @@ export async function makeWorkload(): Promise<Workload> {
 
 // ------------------------------------------------------------------ the three relay measurements
 
-async function ingest(url: string, events: Ev[]): Promise<{ perSecond: number; accepted: number }> {
+async function ingest(url: string, events: NostrEvent[]): Promise<{ perSecond: number; accepted: number }> {
   const clients = await Promise.all(Array.from({ length: CONNS }, () => Client.open(url)));
   const shares = clients.map((_, c) => events.filter((_, i) => i % CONNS === c));
   let accepted = 0;
@@ -211,7 +203,7 @@ async function reqEose(url: string, authors: string[]): Promise<{ ms: number; co
   return { ms: median(times), counts };
 }
 
-async function fanout(url: string, events: Ev[]): Promise<number> {
+async function fanout(url: string, events: NostrEvent[]): Promise<number> {
   const subs = await Promise.all(Array.from({ length: FANOUT_SOCKETS }, () => Client.open(url)));
   await Promise.all(subs.map((s, i) => s.req(`f${i}`, { kinds: [1], "#t": ["fanout"], limit: 0 })));
   const pub = await Client.open(url);
@@ -310,7 +302,7 @@ async function startPeer(dir: string): Promise<Peer> {
   };
 }
 
-export async function verifyInWorkerd(events: Ev[], dir: string): Promise<{ wasm: number; noble: number }> {
+export async function verifyInWorkerd(events: NostrEvent[], dir: string): Promise<{ wasm: number; noble: number }> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
