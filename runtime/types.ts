@@ -99,3 +99,10 @@ export function andThen<T, U>(v: MaybePromise<T>, fn: (t: T) => MaybePromise<U>)
 }
 
 export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+/** Sets access/modification times (undefined leaves one unchanged); the change time becomes now. */
+export function applyTimes(t: { atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint }, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
+  if (atimeNs !== undefined) t.atimeNs = atimeNs;
+  if (mtimeNs !== undefined) t.mtimeNs = mtimeNs;
+  t.ctimeNs = nowNs();
+}

@@ -24,7 +24,7 @@
 // - inos: root 1, stdout 2, stderr 3, events.jsonl 4. mtime/ctime are the last append.
 import { fsError } from "../runtime/errors.ts";
 import { normalize, segments } from "../runtime/path.ts";
-import { nowNs, type DirEntry, type FileHandle, type FileService, type OpenFlags, type Stat } from "../runtime/types.ts";
+import { applyTimes, nowNs, type DirEntry, type FileHandle, type FileService, type OpenFlags, type Stat } from "../runtime/types.ts";
 
 export const LOG_NAMES = ["events.jsonl", "stderr", "stdout"] as const;
 export type LogName = (typeof LOG_NAMES)[number];
@@ -325,7 +325,7 @@ export class LogsService implements FileService {
   setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
     const log = this.#find("setTimes", path);
     if (log === null) throw fsError("EACCES", "setTimes /: the logs directory is the host's");
-    setTimes(log, atimeNs, mtimeNs);
+    applyTimes(log, atimeNs, mtimeNs);
   }
 
   /** Used by handles. */
@@ -353,11 +353,6 @@ function logStat(log: Log): Stat {
   return { type: "file", size: log.size, ino: log.ino, nlink: 1, atimeNs: log.atimeNs, mtimeNs: log.mtimeNs, ctimeNs: log.ctimeNs };
 }
 
-function setTimes(log: Log, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-  if (atimeNs !== undefined) log.atimeNs = atimeNs;
-  if (mtimeNs !== undefined) log.mtimeNs = mtimeNs;
-  log.ctimeNs = nowNs();
-}
 
 export class LogHandle implements FileHandle {
   position = 0;
@@ -403,7 +398,7 @@ export class LogHandle implements FileHandle {
   }
 
   setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-    setTimes(this.#live("setTimes"), atimeNs, mtimeNs);
+    applyTimes(this.#live("setTimes"), atimeNs, mtimeNs);
   }
 
   stat(): Stat {

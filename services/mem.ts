@@ -4,7 +4,7 @@
 // target that is absolute or climbs above the service root is refused (EPERM), so no link leads out.
 import { fsError } from "../runtime/errors.ts";
 import type { DirEntry, FileHandle, FileService, FileType, OpenFlags, Stat } from "../runtime/types.ts";
-import { nowNs } from "../runtime/types.ts";
+import { applyTimes, nowNs } from "../runtime/types.ts";
 
 const MAX_SYMLINK_HOPS = 40;
 const MAX_FILE_SIZE = 2 ** 32; // 4 GiB: past this a write answers EFBIG, not an allocation failure
@@ -276,7 +276,7 @@ export class MemService implements FileService {
   }
 
   setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined, opts?: { nofollow?: boolean }): void {
-    setNodeTimes(this.#lookup(path, opts?.nofollow), atimeNs, mtimeNs);
+    applyTimes(this.#lookup(path, opts?.nofollow), atimeNs, mtimeNs);
   }
 
   // Host conveniences (not part of the FileService contract).
@@ -305,11 +305,6 @@ export class MemService implements FileService {
   }
 }
 
-function setNodeTimes(n: Meta, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-  if (atimeNs !== undefined) n.atimeNs = atimeNs;
-  if (mtimeNs !== undefined) n.mtimeNs = mtimeNs;
-  n.ctimeNs = nowNs();
-}
 
 class MemHandle implements FileHandle {
   position = 0;
@@ -390,7 +385,7 @@ class MemHandle implements FileHandle {
 
   setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
     if (this.#closed) throw fsError("EBADF", "handle is closed");
-    setNodeTimes(this.#node, atimeNs, mtimeNs);
+    applyTimes(this.#node, atimeNs, mtimeNs);
   }
 
   sync(): void {}

@@ -21,7 +21,7 @@
 //   mtime is the last setStatus, result.json's the last write.
 import { fsError } from "../runtime/errors.ts";
 import { normalize, segments } from "../runtime/path.ts";
-import { nowNs, type DirEntry, type FileHandle, type FileService, type OpenFlags, type Stat } from "../runtime/types.ts";
+import { applyTimes, nowNs, type DirEntry, type FileHandle, type FileService, type OpenFlags, type Stat } from "../runtime/types.ts";
 
 export const TASK_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -239,7 +239,7 @@ export class TaskService implements FileService {
     const f = this.#find("setTimes", path);
     if (f === null) throw fsError("EACCES", "setTimes /: the task directory is the host's");
     this.#guard("setTimes", f);
-    setTimes(f, atimeNs, mtimeNs);
+    applyTimes(f, atimeNs, mtimeNs);
   }
 
   #rootStat(): Stat {
@@ -292,11 +292,6 @@ function ensure(f: TaskFile, size: number): void {
   f.data = grown;
 }
 
-function setTimes(f: TaskFile, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-  if (atimeNs !== undefined) f.atimeNs = atimeNs;
-  if (mtimeNs !== undefined) f.mtimeNs = mtimeNs;
-  f.ctimeNs = nowNs();
-}
 
 export class TaskHandle implements FileHandle {
   position = 0;
@@ -355,7 +350,7 @@ export class TaskHandle implements FileHandle {
   setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
     const f = this.#live("setTimes");
     this.#task.guard("setTimes", f);
-    setTimes(f, atimeNs, mtimeNs);
+    applyTimes(f, atimeNs, mtimeNs);
   }
 
   stat(): Stat {
