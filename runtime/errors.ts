@@ -5,20 +5,28 @@ export const ERROR_CODES = [
   "ENOENT", "EACCES", "EPERM", "EEXIST", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EROFS", "EINVAL",
   "EXDEV", "ENOSPC", "EDQUOT", "EIO", "ETIMEDOUT", "EBADF", "ELOOP", "ENAMETOOLONG", "EFBIG",
   "ENOSYS", "ENOTSUP", "EBUSY", "EAGAIN", "EMFILE", "ESPIPE", "ECANCELED", "ECONNREFUSED", "ENOTCAPABLE",
+  "EFAULT", "ECONNRESET", "ENOTCONN", "EPIPE", "EMSGSIZE", "EILSEQ",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** Where an error happened (as Go's PathError): the operation and the path it named. */
+export interface ErrorPlace { op?: string; path?: string }
+
 export class FsError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message?: string) {
+  readonly op?: string;
+  readonly path?: string;
+  constructor(code: ErrorCode, message?: string, place: ErrorPlace = {}) {
     super(message ? `${code}: ${message}` : code);
     this.name = "FsError";
     this.code = code;
+    if (place.op !== undefined) this.op = place.op;
+    if (place.path !== undefined) this.path = place.path;
   }
 }
 
-export const fsError = (code: ErrorCode, message?: string): FsError => new FsError(code, message);
+export const fsError = (code: ErrorCode, message?: string, place?: ErrorPlace): FsError => new FsError(code, message, place);
 
 export function isFsError(e: unknown, code?: ErrorCode): e is FsError {
   return e instanceof FsError && (code === undefined || e.code === code);

@@ -59,6 +59,8 @@ export interface FileHandle {
   position: number;
   /** Request/reply files (Plan 9 ctl pattern): reads answer what this handle wrote. */
   readonly transactional?: boolean;
+  /** A public file in a sign-only mount (a capability's `pubkey`): it may be opened read-only. */
+  readonly public?: boolean;
   /** Optional: set access/modification times (undefined leaves one unchanged). */
   setTimes?(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): MaybePromise<void>;
 }
