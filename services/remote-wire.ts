@@ -201,21 +201,30 @@ export function decodeFrame(buf: Uint8Array): { header: unknown; parts: Uint8Arr
   return { header, parts };
 }
 
-export interface BatchRequest { ops: WireOp[]; atomic?: boolean }
+/**
+ * `rid`: the client's id for this request. The workspace remembers recent answers by rid and
+ * answers a resent batch (its first answer was lost) with the stored answer, without running it
+ * again, so a retry never reports a false EEXIST/ENOENT for work that already landed.
+ */
+export interface BatchRequest { ops: WireOp[]; atomic?: boolean; rid?: string }
+
+/** Longest request id a client may send. */
+export const MAX_RID = 64;
 
 /** Validates a decoded batch request header. */
 export function checkBatch(header: unknown, parts: number): BatchRequest {
   const bad = (why: string) => new FsError("EINVAL", `malformed batch: ${why}`);
   if (typeof header !== "object" || header === null) throw bad("header is not an object");
-  const h = header as { ops?: unknown; atomic?: unknown };
+  const h = header as { ops?: unknown; atomic?: unknown; rid?: unknown };
   if (!Array.isArray(h.ops)) throw bad("ops is not an array");
   if (h.ops.length > MAX_BATCH_OPS) throw bad(`more than ${MAX_BATCH_OPS} ops`);
   if (h.atomic !== undefined && typeof h.atomic !== "boolean") throw bad("atomic is a boolean");
+  if (h.rid !== undefined && (typeof h.rid !== "string" || h.rid.length === 0 || h.rid.length > MAX_RID)) throw bad(`rid is a string of 1 to ${MAX_RID} characters`);
   h.ops.forEach((o, i) => {
     const why = checkOp(o, parts);
     if (why) throw bad(`op ${i}: ${why}`);
   });
-  return { ops: h.ops as WireOp[], atomic: h.atomic === true };
+  return { ops: h.ops as WireOp[], atomic: h.atomic === true, ...(h.rid !== undefined ? { rid: h.rid as string } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
