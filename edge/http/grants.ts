@@ -1,0 +1,26 @@
+// Grants (owner only): a capability token, or rights for a named key, over a path prefix.
+import { Hono } from "hono";
+import { FsError } from "../../runtime/errors.ts";
+import { unwrap } from "../errors.ts";
+import { body, credOf, jsonOf, stubOf, wsName, type AppEnv } from "./request.ts";
+
+export const grants = new Hono<AppEnv>();
+
+grants.get("/grants", async (c) => c.json({ grants: unwrap(await stubOf(c.env, wsName(c)).grants(await credOf(c))) }));
+
+grants.post("/grants", body(256 * 1024), async (c) => {
+  const name = wsName(c);
+  const cred = await credOf(c);
+  const b = jsonOf(c);
+  const rights = b.rights ?? "r";
+  if (rights !== "r" && rights !== "rw") throw new FsError("EINVAL", 'rights are "r" or "rw"');
+  const expires = typeof b.expires === "number" ? b.expires
+    : Date.now() + 1000 * (typeof b.expiresIn === "number" ? b.expiresIn : 3600);
+  const g = unwrap(await stubOf(c.env, name).grant(cred, {
+    prefix: String(b.prefix ?? ""), write: rights === "rw", expires,
+    ...(typeof b.pubkey === "string" ? { pubkey: b.pubkey } : {}),
+  }));
+  return c.json(g, 201);
+});
+
+grants.delete("/grants/:id", async (c) => c.json(unwrap(await stubOf(c.env, wsName(c)).revoke(await credOf(c), c.req.param("id")))));
