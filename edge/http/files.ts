@@ -115,19 +115,22 @@ async function versionOf(c: C, name: string): Promise<number | undefined> {
   return undefined;
 }
 
-/** A Range header as [start, end) of a file of `size` bytes; null when there is none. */
+// A Range header as [start, end) of a file of `size` bytes; null when there is none. A range
+// that selects no byte (backwards, past the end, `-0`, or any range of an empty file) is
+// unsatisfiable: 416 with `Content-Range: bytes */SIZE` (RFC 9110 §14.1.2).
 function rangeOf(h: string | undefined, size: number): [number, number] | "unsatisfiable" | null {
   if (!h) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(h.trim());
   if (!m || (m[1] === "" && m[2] === "")) throw new FsError("EINVAL", "unsupported Range");
   let start: number, end: number;
   if (m[1] === "") {
-    start = Math.max(0, size - Number(m[2]));
-    end = size;
+    const n = Number(m[2]);
+    start = Math.max(0, size - n);
+    end = n === 0 ? start : size;
   } else {
     start = Number(m[1]);
+    if (m[2] !== "" && Number(m[2]) < start) return "unsatisfiable";
     end = m[2] === "" ? size : Math.min(size, Number(m[2]) + 1);
   }
-  if (start >= size && size > 0) return "unsatisfiable";
-  return [start, end];
+  return start < end ? [start, end] : "unsatisfiable";
 }

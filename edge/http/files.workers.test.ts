@@ -88,3 +88,56 @@ describe("files as URLs, R2 for large files", () => {
     expect(r.results[2]!.bytes).toEqual(big);
   });
 });
+
+describe("ranges and odd requests (issue 7)", () => {
+  it("a backwards range and any range of an empty file are 416 with Content-Range: bytes */SIZE", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    expect((await call(a, "PUT", `/w/${ws}/f/ten`, "0123456789")).status).toBe(201);
+    const back = await call(a, "GET", `/w/${ws}/f/ten`, undefined, { range: "bytes=8-5" });
+    expect(back.status).toBe(416);
+    expect(back.headers.get("content-range")).toBe("bytes */10");
+    const zero = await call(a, "GET", `/w/${ws}/f/ten`, undefined, { range: "bytes=-0" });
+    expect(zero.status).toBe(416);
+    await batch(a, ws, [{ op: "open", path: "empty", flags: { write: true, create: true } }]);
+    for (const range of ["bytes=0-", "bytes=0-0", "bytes=-1"]) {
+      const r = await call(a, "GET", `/w/${ws}/f/empty`, undefined, { range });
+      expect(r.status, range).toBe(416);
+      expect(r.headers.get("content-range"), range).toBe("bytes */0");
+    }
+    // a satisfiable range still answers 206
+    const ok = await call(a, "GET", `/w/${ws}/f/ten`, undefined, { range: "bytes=5-" });
+    expect(ok.status).toBe(206);
+    expect(await ok.text()).toBe("56789");
+  });
+
+  it("unknown routes answer the JSON error shape", async () => {
+    const a = newKey();
+    for (const path of ["/nope", "/w/x/nope/deeper", "/edgy"]) {
+      const r = await call(a, "GET", path);
+      expect(r.status, path).toBe(404);
+      expect(((await r.json()) as { error: { code: string } }).error.code, path).toBe("ENOENT");
+    }
+  });
+
+  it("a percent-encoded workspace name cannot shift the file path", async () => {
+    const a = newKey();
+    const ws = await createWs(a, "pct" + crypto.randomUUID().slice(0, 6));
+    const encoded = "%" + ws.charCodeAt(0).toString(16) + ws.slice(1);
+    expect((await call(a, "PUT", `/w/${encoded}/f/docs/a.txt?parents=1`, "here")).status).toBe(201);
+    expect(await (await call(a, "GET", `/w/${ws}/f/docs/a.txt`)).text()).toBe("here");
+    const listing = await json(call(a, "GET", `/w/${ws}/f/`));
+    expect(listing.entries.map((e: { name: string }) => e.name)).toEqual(["docs"]);
+  });
+
+  it("the project's own signer can PUT an empty file", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    const r = await call(a, "PUT", `/w/${ws}/f/empty.txt`, new Uint8Array(0));
+    expect(r.status).toBe(201);
+    expect((await json(r)).stat.size).toBe(0);
+    const g = await call(a, "GET", `/w/${ws}/f/empty.txt`);
+    expect(g.status).toBe(200);
+    expect(await g.text()).toBe("");
+  });
+});
