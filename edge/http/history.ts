@@ -5,14 +5,14 @@ import { FsError } from "../../runtime/errors.ts";
 import { NAME_RE } from "../../services/remote-wire.ts";
 import type { Cred } from "../auth.ts";
 import { unwrap } from "../errors.ts";
-import { body, credOf, jsonOf, stubOf, wsName, type AppEnv } from "./request.ts";
+import { body, credOf, jsonOf, natural, stubOf, wsName, type AppEnv } from "./request.ts";
 import { listWorkspace } from "./workspaces.ts";
 
 export const history = new Hono<AppEnv>();
 
 history.get("/versions", async (c) => {
   const name = wsName(c);
-  return c.json(unwrap(await stubOf(c.env, name).versions(await credOf(c), c.req.query("path"), Number(c.req.query("limit") ?? 100))));
+  return c.json(unwrap(await stubOf(c.env, name).versions(await credOf(c), c.req.query("path"), natural(c.req.query("limit"), "limit", 100))));
 });
 
 history.get("/snapshots", async (c) => {
@@ -36,7 +36,7 @@ history.post("/fork", body(256 * 1024), async (c) => {
   if (cred.type !== "key") throw new FsError("EACCES", "forks are made by keys (NIP-98)");
   const src = stubOf(c.env, name);
   let version: number | undefined;
-  if (b.version !== undefined) version = Number(b.version);
+  if (b.version !== undefined) version = natural(b.version, "version");
   if (typeof b.snapshot === "string") {
     const v = await src.snapshotVersion(b.snapshot);
     if (v === null) throw new FsError("ENOENT", `snapshot ${b.snapshot}`);

@@ -1,10 +1,9 @@
 // Log streams: appends (buffered in the object, segments in R2), reads, and a live tail.
 import { Hono } from "hono";
-import { FsError } from "../../runtime/errors.ts";
 import { INLINE_MAX } from "../../services/remote-wire.ts";
 import { resolveSegs } from "../blobs.ts";
 import { unwrap } from "../errors.ts";
-import { body, credOf, stubOf, wsName, type AppEnv } from "./request.ts";
+import { body, credOf, natural, stubOf, wsName, type AppEnv } from "./request.ts";
 
 export const logs = new Hono<AppEnv>();
 
@@ -16,8 +15,7 @@ logs.post("/logs/:stream", body(INLINE_MAX), async (c) => {
 logs.get("/logs/:stream", async (c) => {
   const name = wsName(c);
   const stream = c.req.param("stream");
-  const from = Number(c.req.query("from") ?? 0);
-  if (!Number.isSafeInteger(from) || from < 0) throw new FsError("EINVAL", "from must be a byte offset");
+  const from = natural(c.req.query("from"), "from (a byte offset)", 0);
   const cred = await credOf(c);
   const stub = stubOf(c.env, name);
   if (c.req.query("follow") === "1") {

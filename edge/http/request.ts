@@ -90,3 +90,14 @@ export function filePath(c: C): string {
   if (names.some((s) => s.includes("/"))) throw new FsError("EINVAL", "encoded slash in a name");
   return wirePath(names.join("/"));
 }
+
+/**
+ * A natural number from a request: a JSON number, or a decimal string from a query. Anything
+ * else is EINVAL, so a typo never becomes NaN, a default, or a silent clamp. Absent: `fallback`.
+ */
+export function natural(v: unknown, what: string, fallback?: number): number {
+  if (v === undefined && fallback !== undefined) return fallback;
+  const n = typeof v === "string" && /^\d{1,15}$/.test(v) ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw new FsError("EINVAL", `${what} must be a natural number`);
+  return n;
+}
