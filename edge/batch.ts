@@ -1,7 +1,8 @@
 // Runs a batch against a workspace object for the HTTP route and for the edge runner's
 // /workspace: large parts are staged in R2 first (after authorising, so a refused request stores
 // nothing), and the R2 segments of reads are fetched and joined into the answer's parts.
-import { INLINE_MAX, wirePath, type ErrorCode, type WireOp, type WireResult } from "../services/remote-wire.ts";
+import { INLINE_MAX, type ErrorCode, type WireOp, type WireResult } from "../services/remote-wire.ts";
+import { pathOf } from "./workspace/names.ts";
 import type { Cred } from "./auth.ts";
 import { stageBytes, resolveSegs } from "./blobs.ts";
 import { unwrap } from "./errors.ts";
@@ -32,7 +33,7 @@ export async function runBatch(env: Env, stub: DurableObjectStub<Workspace>, cre
 
 function safePath(p: string): string {
   try {
-    return wirePath(p);
+    return pathOf(p);
   } catch {
     return "";
   }

@@ -8,7 +8,7 @@ import { sha256hex } from "../bytes.ts";
 import { runBatch } from "../batch.ts";
 import { stageStream, pipeSegs, discard } from "../blobs.ts";
 import { opError, unwrap } from "../errors.ts";
-import type { Part } from "../workspace/index.ts";
+import type { Part, Workspace } from "../workspace/index.ts";
 import { body, credOf, filePath, stubOf, wsName, type AppEnv, type C } from "./request.ts";
 
 /** GETs stream a window at a time: no RPC answer carries more than this. */
@@ -30,9 +30,11 @@ files.post("/batch", body(MAX_BATCH_BYTES), async (c) => {
 files.on(["GET", "HEAD"], "/f/*", async (c) => {
   const name = wsName(c);
   const path = filePath(c);
-  const cred = await credOf(c);
-  const version = await versionOf(c, name);
   const stub = stubOf(c.env, name);
+  // Rights first (so a stranger learns nothing, not even whether a snapshot exists), then lookups.
+  const principal = unwrap(await stub.authenticate(await credOf(c), [{ path, write: false }]));
+  const cred: Cred = { type: "internal", principal };
+  const version = await versionOf(c, stub, cred, path);
   const first = unwrap(await stub.readSegs(cred, path, 0, 0, version));
   if (first.stat.type === "dir") {
     const r = unwrap(await stub.batch(INNER, [{ op: "readdir", path, ...(version !== undefined ? { version } : {}) }], []));
@@ -101,14 +103,14 @@ files.delete("/f/*", async (c) => {
 });
 
 /** `?v=N` or `?snapshot=S` as a version number. */
-async function versionOf(c: C, name: string): Promise<number | undefined> {
+async function versionOf(c: C, stub: DurableObjectStub<Workspace>, cred: Cred, path: string): Promise<number | undefined> {
   const v = c.req.query("v"), snap = c.req.query("snapshot");
   if (v !== undefined) {
     if (!/^\d{1,15}$/.test(v)) throw new FsError("EINVAL", "v must be a version number");
     return Number(v);
   }
   if (snap !== undefined) {
-    const n = await stubOf(c.env, name).snapshotVersion(snap);
+    const n = unwrap(await stub.snapshotVersion(cred, snap, path));
     if (n === null) throw new FsError("ENOENT", `snapshot ${snap}`);
     return n;
   }

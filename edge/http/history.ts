@@ -34,15 +34,18 @@ history.post("/fork", body(256 * 1024), async (c) => {
   const to = String(b.to ?? "");
   if (!NAME_RE.test(to)) throw new FsError("EINVAL", "fork needs a valid `to` name");
   if (cred.type !== "key") throw new FsError("EACCES", "forks are made by keys (NIP-98)");
-  const src = stubOf(c.env, name);
   let version: number | undefined;
   if (b.version !== undefined) version = natural(b.version, "version");
+  const src = stubOf(c.env, name);
+  // Rights on the source first; the snapshot lookup and the export run as that principal.
+  const principal = unwrap(await src.authenticate(cred, [{ path: "", write: false }]));
+  const inner: Cred = { type: "internal", principal };
   if (typeof b.snapshot === "string") {
-    const v = await src.snapshotVersion(b.snapshot);
+    const v = unwrap(await src.snapshotVersion(inner, b.snapshot));
     if (v === null) throw new FsError("ENOENT", `snapshot ${b.snapshot}`);
     version = v;
   }
-  const tree = unwrap(await src.exportTree(cred, version));
+  const tree = unwrap(await src.exportTree(inner, version));
   const k = cred as Extract<Cred, { type: "key" }>;
   const from = `${name}@${tree.version}`;
   const r = unwrap(await stubOf(c.env, to).importTree({ type: "internal", principal: { kind: "owner", pubkey: k.pubkey } }, to, from, tree));

@@ -2,7 +2,8 @@
 // once, with a cap, by the `body` middleware), its credential, and the workspace object.
 import type { Context, MiddlewareHandler } from "hono";
 import { FsError } from "../../runtime/errors.ts";
-import { NAME_RE, wirePath } from "../../services/remote-wire.ts";
+import { NAME_RE } from "../../services/remote-wire.ts";
+import { pathOf } from "../workspace/names.ts";
 import { concat, sha256hex } from "../bytes.ts";
 import { credentialOf, type Cred, type Principal } from "../auth.ts";
 import { unwrap } from "../errors.ts";
@@ -88,7 +89,7 @@ export function filePath(c: C): string {
     throw new FsError("EINVAL", "bad percent-encoding in path");
   }
   if (names.some((s) => s.includes("/"))) throw new FsError("EINVAL", "encoded slash in a name");
-  return wirePath(names.join("/"));
+  return pathOf(names.join("/"));
 }
 
 /**

@@ -11,7 +11,7 @@
 // covers), then calls one concern. Every method answers a Reply and never throws across RPC.
 import { DurableObject } from "cloudflare:workers";
 import { FsError } from "../../runtime/errors.ts";
-import { NAME_RE, toWireError, wirePath, type WireOp, type WireStat } from "../../services/remote-wire.ts";
+import { NAME_RE, toWireError, type WireOp, type WireStat } from "../../services/remote-wire.ts";
 import { AuthError, allowed, actorOf, type Cred, type Principal, type Grant } from "../auth.ts";
 import type { Env, Reply } from "../env.ts";
 import { AuditOutbox } from "./audit.ts";
@@ -24,6 +24,7 @@ import { Pieces, type Part, type Seg } from "./pieces.ts";
 import { Principals } from "./principals.ts";
 import { Registry, registryKey } from "./registry.ts";
 import { errorReply, fail, nowNs, replyOf } from "./reply.ts";
+import { pathOf } from "./names.ts";
 import { migrate } from "./schema.ts";
 import { Tasks, taskKey } from "./tasks.ts";
 import { Tree, nodeRow } from "./tree.ts";
@@ -129,7 +130,7 @@ export class Workspace extends DurableObject<Env> {
     return replyOf(() => {
       const p = this.#authorized(cred, ops.flatMap(accessOf));
       const actor = actorOf(p);
-      const run = (o: WireOp): DoResult => this.#ops.run(actor, o, parts);
+      const run = (o: WireOp): DoResult => this.#ops.run(actor, o, parts, (a) => this.#check(p, a));
       if (atomic) return { results: this.#atomically(ops, run) };
       // Each op is one transaction: a failing op leaves nothing half done.
       return { results: ops.map((o) => attempt(() => this.ctx.storage.transactionSync(() => run(o)))) };
@@ -139,16 +140,16 @@ export class Workspace extends DurableObject<Env> {
   /** Replaces a file's whole content with one staged piece (PUT): atomic, one version. */
   putFile(cred: Cred, rawPath: string, part: Part, parents: boolean): Reply<WireStat> {
     return replyOf(() => {
-      const path = wirePath(rawPath);
+      const path = pathOf(rawPath);
       const p = this.#authorized(cred, [{ path, write: true }]);
-      return this.ctx.storage.transactionSync(() => this.#ops.put(actorOf(p), path, part, parents));
+      return this.ctx.storage.transactionSync(() => this.#ops.put(actorOf(p), path, part, parents, (a) => this.#check(p, a)));
     });
   }
 
   /** Segments of a file for a streamed GET (a window at a time, so no RPC carries a huge body). */
   readSegs(cred: Cred, rawPath: string, offset: number, length: number, version?: number): Reply<{ stat: WireStat; segs: Seg[] }> {
     return replyOf(() => {
-      const path = wirePath(rawPath);
+      const path = pathOf(rawPath);
       this.#authorized(cred, [{ path, write: false }]);
       return this.#ops.segments(path, offset, length, version);
     });
@@ -158,7 +159,7 @@ export class Workspace extends DurableObject<Env> {
 
   versions(cred: Cred, rawPath: string | undefined, limit = 100): Reply<{ version: number; entries: unknown[] }> {
     return replyOf(() => {
-      const path = rawPath === undefined ? undefined : wirePath(rawPath);
+      const path = rawPath === undefined ? undefined : pathOf(rawPath);
       this.#authorized(cred, [{ path: path ?? "", write: false }]);
       return this.#history.log(path, Math.max(1, Math.min(1000, limit)));
     });
@@ -178,9 +179,12 @@ export class Workspace extends DurableObject<Env> {
     });
   }
 
-  /** Resolves `?v=` / `?snapshot=` to a version number (auth is checked by the read itself). */
-  snapshotVersion(name: string): number | null {
-    return this.#history.snapshotVersion(name);
+  /** Resolves `?snapshot=` for a read of `path`; rights are checked before the lookup. */
+  snapshotVersion(cred: Cred, name: string, path = ""): Reply<number | null> {
+    return replyOf(() => {
+      this.#authorized(cred, [{ path: pathOf(path), write: false }]);
+      return this.#history.snapshotVersion(name);
+    });
   }
 
   /** The tree as of a version, with its inline pieces, for a fork. R2 pieces are shared by key. */
@@ -224,7 +228,7 @@ export class Workspace extends DurableObject<Env> {
   grant(cred: Cred, g: { prefix: string; write: boolean; expires: number; pubkey?: string }): Reply<Grant & { token?: string }> {
     return replyOf(() => {
       const p = this.#authorized(cred, "owner");
-      const prefix = wirePath(g.prefix);
+      const prefix = pathOf(g.prefix);
       return this.ctx.storage.transactionSync(() => {
         const out = this.#grants.add({ ...g, prefix });
         this.#audit.append(actorOf(p), "grant", { id: out.id, prefix, write: g.write, expires: g.expires, ...(g.pubkey ? { pubkey: g.pubkey } : {}) });
@@ -335,13 +339,17 @@ export class Workspace extends DurableObject<Env> {
     const p = this.#principals.of(cred);
     if (!this.#meta.owner) throw new FsError("ENOENT", "no such workspace");
     if (need === "owner") {
-      if (p.kind !== "owner") throw new AuthError(403, "only the owner manages grants");
+      if (p.kind !== "owner") throw new AuthError(403, `only the owner of workspace ${this.#meta.name} (key ${this.#meta.owner}) manages its grants`);
       return p;
     }
-    for (const a of need) {
-      if (!allowed(p, a.path, a.write)) throw new AuthError(403, `${a.write ? "write" : "read"} access to /${a.path} not granted`);
-    }
+    for (const a of need) this.#check(p, a);
     return p;
+  }
+
+  /** The rule: the owner may do anything; anyone else what a live grant covers. */
+  #check(p: Principal, a: Access): void {
+    if (allowed(p, a.path, a.write)) return;
+    throw new AuthError(403, `${a.write ? "write" : "read"} access to /${a.path} not granted: workspace ${this.#meta.name} belongs to key ${this.#meta.owner}; ask its owner for a grant (oanix ws grant)`);
   }
 
   /** The key behind a principal (tokens are refused: the action belongs to a key). */

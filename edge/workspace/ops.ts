@@ -3,7 +3,8 @@
 // Workspace's one rule); an op only checks what the tree says: existence, types, emptiness.
 import type { OpenFlags } from "../../runtime/types.ts";
 import { parent } from "../../runtime/path.ts";
-import { MAX_FILE_BYTES, MAX_READ, wirePath, type WireOp, type WireStat, type WireDirEntry } from "../../services/remote-wire.ts";
+import { MAX_FILE_BYTES, MAX_READ, type WireOp, type WireStat, type WireDirEntry } from "../../services/remote-wire.ts";
+import { pathOf } from "./names.ts";
 import { writeAt, truncateTo, slice, tidy, type Extent } from "../extents.ts";
 import type { History, PastNode } from "./history.ts";
 import type { Meta } from "./meta.ts";
@@ -18,12 +19,15 @@ export type DoResult =
 /** One access an operation needs: read or write at a path ("" is the whole workspace). */
 export interface Access { path: string; write: boolean }
 
+/** Throws AuthError unless the caller has this access (the workspace's one rule). */
+export type Authorize = (a: Access) => void;
+
 /** What an operation needs (paths that do not parse are left to the operation to refuse). */
 export function accessOf(o: WireOp): Access[] {
   const out: Access[] = [];
   const add = (p: string, write: boolean) => {
     try {
-      out.push({ path: wirePath(p), write });
+      out.push({ path: pathOf(p), write });
     } catch {
       // the op refuses the path itself
     }
@@ -52,25 +56,28 @@ export class Ops {
     this.#meta = meta;
   }
 
-  /** Runs one operation as `actor` (already authorised). */
-  run(actor: string, o: WireOp, parts: Part[]): DoResult {
+  /**
+   * Runs one operation as `actor`, already authorised for accessOf(o). `authorize` checks what
+   * only the tree can tell: each directory `mkdir -p` is about to create.
+   */
+  run(actor: string, o: WireOp, parts: Part[], authorize: Authorize): DoResult {
     switch (o.op) {
       case "stat": return this.#stat(o);
       case "readdir": return this.#readdir(o);
-      case "mkdir": return this.#mkdirOp(actor, o);
+      case "mkdir": return this.#mkdirOp(actor, o, authorize);
       case "remove": return this.#remove(actor, o);
       case "rename": return this.#rename(actor, o);
       case "open": return this.#open(actor, o);
       case "read": return this.#read(o);
       case "write": return this.#write(actor, o, parts);
       case "truncate": return this.#truncate(actor, o);
-      case "setTimes": return this.#setTimes(o);
+      case "setTimes": return this.#setTimes(actor, o);
     }
   }
 
   /** Replaces a file's whole content with one staged piece (PUT): one version. */
-  put(actor: string, path: string, part: Part, parents: boolean): WireStat {
-    if (parents && parent(path) !== "") this.#mkdirs(actor, parent(path));
+  put(actor: string, path: string, part: Part, parents: boolean, authorize: Authorize): WireStat {
+    if (parents && parent(path) !== "") this.#mkdirs(actor, parent(path), authorize);
     const piece = this.#pieces.ofPart(part);
     let n = this.#tree.node(path);
     if (n?.type === "dir") fail("EISDIR", `/${path}`, path);
@@ -100,11 +107,11 @@ export class Ops {
   }
 
   #stat(o: Op<"stat">): DoResult {
-    return { ok: true, stat: statOf(this.#lookup(wirePath(o.path), o.version)) };
+    return { ok: true, stat: statOf(this.#lookup(pathOf(o.path), o.version)) };
   }
 
   #readdir(o: Op<"readdir">): DoResult {
-    const path = wirePath(o.path);
+    const path = pathOf(o.path);
     const d = this.#lookup(path, o.version);
     if (d.type !== "dir") fail("ENOTDIR", `/${path}`, path);
     const rows = o.version === undefined ? this.#tree.children(path) : this.#history.listingAt(path, o.version);
@@ -112,7 +119,7 @@ export class Ops {
   }
 
   #read(o: Op<"read">): DoResult {
-    const path = wirePath(o.path);
+    const path = pathOf(o.path);
     if (o.length > MAX_READ) fail("EINVAL", `read longer than ${MAX_READ}`);
     const n = this.#lookup(path, o.version);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
@@ -122,7 +129,7 @@ export class Ops {
   }
 
   #open(actor: string, o: Op<"open">): DoResult {
-    const path = wirePath(o.path);
+    const path = pathOf(o.path);
     const f: OpenFlags = o.flags;
     const writes = !!(f.write || f.truncate || f.append);
     let n = this.#tree.node(path);
@@ -146,9 +153,9 @@ export class Ops {
 
   // ---------------------------------------------------------------- changing
 
-  #mkdirOp(actor: string, o: Op<"mkdir">): DoResult {
-    const path = wirePath(o.path);
-    if (o.parents) this.#mkdirs(actor, path);
+  #mkdirOp(actor: string, o: Op<"mkdir">, authorize: Authorize): DoResult {
+    const path = pathOf(o.path);
+    if (o.parents) this.#mkdirs(actor, path, authorize);
     else {
       if (this.#tree.node(path)) fail("EEXIST", `/${path}`, path);
       this.#mkdir(actor, path);
@@ -157,7 +164,7 @@ export class Ops {
   }
 
   #remove(actor: string, o: Op<"remove">): DoResult {
-    const path = wirePath(o.path);
+    const path = pathOf(o.path);
     if (path === "") fail("EBUSY", "cannot remove the workspace root", path);
     const n = this.#tree.need(path);
     if (n.type === "dir" && this.#tree.hasChildren(path)) fail("ENOTEMPTY", `/${path}`, path);
@@ -170,7 +177,7 @@ export class Ops {
   }
 
   #rename(actor: string, o: Op<"rename">): DoResult {
-    const from = wirePath(o.from), to = wirePath(o.to);
+    const from = pathOf(o.from), to = pathOf(o.to);
     if (from === "" || to === "") fail("EBUSY", "cannot rename the workspace root");
     const src = this.#tree.need(from);
     if (from === to) return { ok: true };
@@ -200,7 +207,7 @@ export class Ops {
   }
 
   #write(actor: string, o: Op<"write">, parts: Part[]): DoResult {
-    const path = wirePath(o.path);
+    const path = pathOf(o.path);
     const n = this.#tree.need(path);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
     const part = parts[o.data] ?? fail("EINVAL", "write data refers to no part");
@@ -213,7 +220,7 @@ export class Ops {
   }
 
   #truncate(actor: string, o: Op<"truncate">): DoResult {
-    const path = wirePath(o.path);
+    const path = pathOf(o.path);
     const n = this.#tree.need(path);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
     if (o.size === n.size) return { ok: true, stat: statOf(n) };
@@ -221,12 +228,15 @@ export class Ops {
     return { ok: true, stat: statOf(m) };
   }
 
-  #setTimes(o: Op<"setTimes">): DoResult {
-    const path = wirePath(o.path);
+  /** Setting times is a change like any other: a version, kept in history, audited. */
+  #setTimes(actor: string, o: Op<"setTimes">): DoResult {
+    const path = pathOf(o.path);
     const n = this.#tree.need(path);
-    const t = nowNs();
-    const m: NodeRow = { ...n, atime: o.atime ?? n.atime, mtime: o.mtime ?? n.mtime, ctime: t };
+    const v = this.#meta.nextVersion();
+    const m: NodeRow = { ...n, atime: o.atime ?? n.atime, mtime: o.mtime ?? n.mtime, ctime: nowNs(), version: v };
     this.#tree.put(m);
+    this.#history.keep(path, v, m);
+    this.#history.commit(v, actor, "setTimes", path, { ...(o.atime ? { atime: o.atime } : {}), ...(o.mtime ? { mtime: o.mtime } : {}) });
     return { ok: true, stat: statOf(m) };
   }
 
@@ -243,14 +253,17 @@ export class Ops {
     this.#history.commit(v, actor, "mkdir", path);
   }
 
-  /** Creates `path` and its missing ancestors (`mkdir -p`). */
-  #mkdirs(actor: string, path: string): void {
+  /** Creates `path` and its missing ancestors (`mkdir -p`), each one authorised. */
+  #mkdirs(actor: string, path: string, authorize: Authorize): void {
     const segs = path.split("/");
     for (let i = 1; i <= segs.length; i++) {
       const q = segs.slice(0, i).join("/");
       const e = this.#tree.node(q);
       if (e && e.type !== "dir") fail("ENOTDIR", `/${q}`, q);
-      if (!e) this.#mkdir(actor, q);
+      if (!e) {
+        authorize({ path: q, write: true });
+        this.#mkdir(actor, q);
+      }
     }
   }
 

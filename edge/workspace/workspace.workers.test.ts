@@ -417,3 +417,89 @@ describe("faults", () => {
     expect((await exports.default.fetch(new Request(url, { headers: { authorization: h } }))).status).toBe(401);
   });
 });
+
+describe("hardening (issue 7)", () => {
+  it("setTimes is a version like any other change, kept in history and audited", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    await batch(a, ws, [{ op: "open", path: "t", flags: { write: true, create: true } }]);
+    const before = (await json(call(a, "GET", `/w/${ws}/versions`))).version as number;
+    const r = await batch(a, ws, [{ op: "setTimes", path: "t", mtime: "1000000000000000000" }]);
+    expect(r.results[0]!.ok).toBe(true);
+    const after = await json(call(a, "GET", `/w/${ws}/versions`));
+    expect(after.version).toBe(before + 1);
+    expect(after.entries[0]).toMatchObject({ version: before + 1, action: "setTimes", path: "t" });
+    const past = await batch(a, ws, [{ op: "stat", path: "t", version: before }, { op: "stat", path: "t", version: before + 1 }]);
+    expect(past.results[0]!.ok && past.results[0]!.stat?.mtime).not.toBe("1000000000000000000");
+    expect(past.results[1]!.ok && past.results[1]!.stat?.mtime).toBe("1000000000000000000");
+    const audit = await json(call(a, "GET", `/w/${ws}/audit`));
+    expect(audit.entries.map((e: { action: string }) => e.action)).toContain("setTimes");
+  });
+
+  it("mkdir with parents cannot create directories outside a token's prefix", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    const { token } = await json(call(a, "POST", `/w/${ws}/grants`, { prefix: "docs/inner", rights: "rw" }));
+    // `docs` is above the prefix: mkdir -p may not create it, and creates nothing at all.
+    const r = await batch(token, ws, [{ op: "mkdir", path: "docs/inner/deep", parents: true }]);
+    expect(r.results[0]!.ok ? "ok" : r.results[0]!.error.code).toBe("EACCES");
+    const put = await call(token, "PUT", `/w/${ws}/f/docs/inner/file?parents=1`, "x");
+    expect(put.status).toBe(403);
+    const ls = await batch(a, ws, [{ op: "readdir", path: "" }]);
+    expect(ls.results[0]!.ok && ls.results[0]!.entries?.map((e) => e.name)).toEqual([]);
+    // Once the owner has made `docs`, the token creates what its prefix covers.
+    await batch(a, ws, [{ op: "mkdir", path: "docs" }]);
+    const ok = await batch(token, ws, [{ op: "mkdir", path: "docs/inner/deep", parents: true }]);
+    expect(ok.results[0]!.ok).toBe(true);
+    expect((await call(token, "PUT", `/w/${ws}/f/docs/inner/d2/file?parents=1`, "x")).status).toBe(201);
+  });
+
+  it("a key with no rights gets 403 whether or not a snapshot exists", async () => {
+    const a = newKey(), b = newKey();
+    const ws = await createWs(a);
+    await call(a, "PUT", `/w/${ws}/f/x`, "x");
+    await call(a, "POST", `/w/${ws}/snapshots`, { name: "real" });
+    for (const snap of ["real", "imaginary"]) {
+      const r = await call(b, "GET", `/w/${ws}/f/x?snapshot=${snap}`);
+      expect(r.status, snap).toBe(403);
+    }
+    for (const snap of ["real", "imaginary"]) {
+      const r = await call(b, "POST", `/w/${ws}/fork`, { to: "fk-" + crypto.randomUUID().slice(0, 8), snapshot: snap });
+      expect(r.status, snap).toBe(403);
+    }
+    expect((await call(a, "GET", `/w/${ws}/f/x?snapshot=imaginary`)).status).toBe(404);
+  });
+
+  it("an access error says whose workspace it is and how to get access", async () => {
+    const a = newKey(), b = newKey();
+    const ws = await createWs(a);
+    const r = await batch(b, ws, [{ op: "stat", path: "" }]);
+    expect(r.status).toBe(403);
+    expect(r.error?.message).toContain(a.pubkey);
+    expect(r.error?.message).toContain("oanix ws grant");
+    const g = await call(b, "GET", `/w/${ws}/grants`);
+    expect(((await g.json()) as { error: { message: string } }).error.message).toContain(a.pubkey);
+  });
+
+  it("names must be well-formed Unicode, at most 255 bytes of UTF-8, without control characters", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    const r = await batch(a, ws, [
+      { op: "mkdir", path: "ghost" },
+      { op: "mkdir", path: "ghost/g\ud800" },
+      { op: "open", path: "ghost/\udc00x", flags: { write: true, create: true } },
+      { op: "open", path: "ghost/" + "é".repeat(128), flags: { write: true, create: true } },
+      { op: "open", path: "ghost/" + "é".repeat(127), flags: { write: true, create: true } },
+      { op: "open", path: "ghost/bell\u0007", flags: { write: true, create: true } },
+      { op: "open", path: "ghost/caf\u00e9", flags: { write: true, create: true } },
+      { op: "open", path: "ghost/cafe\u0301", flags: { write: true, create: true } },
+      { op: "remove", path: "ghost/g\ud800" },
+    ]);
+    expect(r.status).toBe(200);
+    expect(r.results.map((x) => (x.ok ? "ok" : x.error.code))).toEqual(["ok", "EILSEQ", "EILSEQ", "ENAMETOOLONG", "ok", "EINVAL", "ok", "ok", "EILSEQ"]);
+    const ls = await batch(a, ws, [{ op: "readdir", path: "ghost" }, { op: "remove", path: "ghost/" + "é".repeat(127) }, { op: "remove", path: "ghost/caf\u00e9" }, { op: "remove", path: "ghost/cafe\u0301" }, { op: "remove", path: "ghost" }]);
+    // NFC and NFD spellings are two names (no normalisation), and everything created can be removed.
+    expect(ls.results[0]!.ok && ls.results[0]!.entries?.length).toBe(3);
+    expect(ls.results.map((x) => x.ok)).toEqual([true, true, true, true, true]);
+  });
+});
