@@ -21,7 +21,7 @@ export async function stageBytes(bucket: R2Bucket, bytes: Uint8Array): Promise<P
  * Stages a streamed body. Small bodies come back as bytes (they live in the DO's SQLite); bodies
  * up to one part are one R2 put; bigger ones a multipart upload. Returns the SHA-256 of the body.
  */
-export async function stageStream(bucket: R2Bucket, body: ReadableStream<Uint8Array>, limit = MAX_FILE_BYTES): Promise<{ part: Part; sha256: string; size: number }> {
+export async function stageStream(bucket: R2Bucket, body: ReadableStream<Uint8Array>, limit = MAX_FILE_BYTES, onUpload?: (key: string, uploadId: string) => Promise<void>): Promise<{ part: Part; sha256: string; size: number }> {
   const digest = new crypto.DigestStream("SHA-256");
   const dw = digest.getWriter();
   const reader = body.getReader();
@@ -55,7 +55,11 @@ export async function stageStream(bucket: R2Bucket, body: ReadableStream<Uint8Ar
       pending.push(value);
       pendingBytes += value.length;
       while (pendingBytes >= PART_BYTES * 2 || (upload && pendingBytes >= PART_BYTES)) {
-        upload ??= await bucket.createMultipartUpload(`blobs/u/${crypto.randomUUID()}`);
+        if (!upload) {
+          upload = await bucket.createMultipartUpload(`blobs/u/${crypto.randomUUID()}`);
+          // Recorded before any part is sent: if this Worker dies, the upload is still found.
+          await onUpload?.(upload.key, upload.uploadId);
+        }
         const n = parts.length + 1;
         const chunk = take(PART_BYTES);
         parts.push(upload.uploadPart(n, chunk));

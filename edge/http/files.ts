@@ -2,7 +2,7 @@
 // (`/w/NAME/f/PATH`: GET/HEAD streamed with ranges, PUT streamed to R2, DELETE).
 import { Hono } from "hono";
 import { FsError } from "../../runtime/errors.ts";
-import { FRAME_TYPE, MAX_BATCH_BYTES, decodeFrame, encodeFrame, checkBatch } from "../../services/remote-wire.ts";
+import { FRAME_TYPE, MAX_BATCH_BYTES, MAX_FILE_BYTES, decodeFrame, encodeFrame, checkBatch } from "../../services/remote-wire.ts";
 import { AuthError, credentialOf, type Cred } from "../auth.ts";
 import { sha256hex } from "../bytes.ts";
 import { runBatch } from "../batch.ts";
@@ -80,14 +80,15 @@ files.put("/f/*", async (c) => {
   const cred = credentialOf(req, req.body ? "later" : undefined);
   const stub = stubOf(c.env, name);
   const principal = unwrap(await stub.authenticate(cred, [{ path, write: true }]));
+  const inner: Cred = { type: "internal", principal };
   const staged = req.body
-    ? await stageStream(c.env.BLOBS, req.body)
+    ? await stageStream(c.env.BLOBS, req.body, MAX_FILE_BYTES, async (key, id) => void unwrap(await stub.stageBegin(inner, key, id)))
     : { part: new Uint8Array(0) as Part, sha256: await sha256hex(new Uint8Array(0)), size: 0 };
   if (cred.type === "key" && req.body && cred.payload !== staged.sha256) {
     await discard(c.env.BLOBS, staged.part);
     throw new AuthError(401, "NIP-98: payload tag does not match the body");
   }
-  const r = await stub.putFile({ type: "internal", principal }, path, staged.part, c.req.query("parents") === "1");
+  const r = await stub.putFile(inner, path, staged.part, c.req.query("parents") === "1");
   if (!r.ok) await discard(c.env.BLOBS, staged.part);
   const stat = unwrap(r);
   return c.json({ path: "/" + path, stat, sha256: staged.sha256 }, 201);

@@ -9,20 +9,30 @@ CREATE TABLE IF NOT EXISTS audit_outbox(seq INTEGER PRIMARY KEY, time INTEGER NO
   action TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
 `;
 
-/** How soon after a change its entry is moved to D1. */
-const FLUSH_DELAY_MS = 250;
+/**
+ * The bound: an entry reaches D1 at most this long after it was written (plus the flush), however
+ * many changes follow it. The alarm is due at the oldest unflushed entry's time plus this; later
+ * entries never move it later.
+ */
+export const AUDIT_FLUSH_MS = 250;
 
 export class AuditOutbox {
   readonly #sql: SqlStorage;
-  readonly #storage: DurableObjectStorage;
   readonly #meta: Meta;
   readonly #db: D1Database;
+  readonly #arm: () => void;
 
-  constructor(storage: DurableObjectStorage, meta: Meta, db: D1Database) {
-    this.#sql = storage.sql;
-    this.#storage = storage;
+  constructor(sql: SqlStorage, meta: Meta, db: D1Database, arm: () => void) {
+    this.#sql = sql;
     this.#meta = meta;
     this.#db = db;
+    this.#arm = arm;
+  }
+
+  /** When the alarm must next flush: the oldest unflushed entry's time plus the bound. */
+  due(): number | null {
+    const r = this.#sql.exec<{ time: number }>("SELECT time FROM audit_outbox ORDER BY seq LIMIT 1").toArray()[0];
+    return r ? r.time + AUDIT_FLUSH_MS : null;
   }
 
   /** Appends one entry to the chain (call inside the change's transaction). */
@@ -35,7 +45,7 @@ export class AuditOutbox {
     this.#sql.exec("INSERT INTO audit_outbox VALUES(?, ?, ?, ?, ?, ?, ?)", seq, time, actor, action, d, prev, hash);
     this.#meta.set("audit_seq", seq);
     this.#meta.set("audit_head", hash);
-    void this.#storage.setAlarm(Date.now() + FLUSH_DELAY_MS);
+    this.#arm();
   }
 
   get head(): { seq: number; head: string } {

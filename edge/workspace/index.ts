@@ -14,6 +14,7 @@ import { FsError } from "../../runtime/errors.ts";
 import { NAME_RE, toWireError, type WireOp, type WireStat } from "../../services/remote-wire.ts";
 import { AuthError, allowed, actorOf, type Cred, type Principal, type Grant } from "../auth.ts";
 import type { Env, Reply } from "../env.ts";
+import { Alarm } from "./alarm.ts";
 import { AuditOutbox } from "./audit.ts";
 import { Grants } from "./grants.ts";
 import { History, type PastNode } from "./history.ts";
@@ -26,6 +27,7 @@ import { Registry, registryKey } from "./registry.ts";
 import { errorReply, fail, nowNs, replyOf } from "./reply.ts";
 import { pathOf } from "./names.ts";
 import { migrate } from "./schema.ts";
+import { Staging } from "./staging.ts";
 import { Tasks, taskKey } from "./tasks.ts";
 import { Tree, nodeRow } from "./tree.ts";
 
@@ -51,6 +53,8 @@ export class Workspace extends DurableObject<Env> {
   readonly #tasks: Tasks;
   readonly #logs: Logs;
   readonly #registry: Registry;
+  readonly #staging: Staging;
+  readonly #alarm: Alarm;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -59,14 +63,18 @@ export class Workspace extends DurableObject<Env> {
     this.#meta = new Meta(sql);
     this.#grants = new Grants(sql);
     this.#principals = new Principals(sql, this.#meta, this.#grants);
-    this.#audit = new AuditOutbox(ctx.storage, this.#meta, env.DB);
+    this.#alarm = new Alarm(ctx.storage);
+    const arm = () => this.#alarm.arm();
+    this.#audit = new AuditOutbox(sql, this.#meta, env.DB, arm);
     this.#tree = new Tree(sql);
     this.#pieces = new Pieces(sql);
     this.#history = new History(sql, this.#meta, this.#audit);
     this.#ops = new Ops(this.#tree, this.#pieces, this.#history, this.#meta);
     this.#tasks = new Tasks(sql, this.#meta, this.#history);
-    this.#logs = new Logs(ctx.storage, this.#meta, env.BLOBS);
+    this.#logs = new Logs(ctx.storage, this.#meta, env.BLOBS, arm);
     this.#registry = new Registry(this.#meta, this.#audit);
+    this.#staging = new Staging(sql, env.BLOBS);
+    for (const c of [this.#audit, this.#logs, this.#staging]) this.#alarm.add(() => c.due());
   }
 
   // ---------------------------------------------------------------- who, and the workspace itself
@@ -142,7 +150,11 @@ export class Workspace extends DurableObject<Env> {
     return replyOf(() => {
       const path = pathOf(rawPath);
       const p = this.#authorized(cred, [{ path, write: true }]);
-      return this.ctx.storage.transactionSync(() => this.#ops.put(actorOf(p), path, part, parents, (a) => this.#check(p, a)));
+      return this.ctx.storage.transactionSync(() => {
+        const stat = this.#ops.put(actorOf(p), path, part, parents, (a) => this.#check(p, a));
+        if (!(part instanceof Uint8Array)) this.#staging.committed(part.r2);
+        return stat;
+      });
     });
   }
 
@@ -327,9 +339,21 @@ export class Workspace extends DurableObject<Env> {
     return { ok: true, value: { ...h, name: this.#meta.name } };
   }
 
+  /** Records an R2 upload a PUT is staging, so a killed PUT's pieces are collected. */
+  stageBegin(cred: Cred, key: string, uploadId: string | null): Reply<null> {
+    return replyOf(() => {
+      this.#authorized(cred, []);
+      this.#staging.begin(key, uploadId);
+      this.#alarm.arm();
+      return null;
+    });
+  }
+
   override async alarm(): Promise<void> {
     await this.#audit.flush();
     await this.#logs.flush();
+    await this.#staging.sweep();
+    this.#alarm.arm();
   }
 
   // ---------------------------------------------------------------- private

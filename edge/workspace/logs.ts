@@ -24,13 +24,24 @@ export class Logs {
   readonly #meta: Meta;
   readonly #blobs: R2Bucket;
   readonly #tails = new Map<string, Set<Tail>>();
+  readonly #arm: () => void;
   #flushing: Promise<void> | undefined;
+  /** When the oldest buffered chunk arrived (in memory: after an eviction, the first look). */
+  #since: number | null = null;
 
-  constructor(storage: DurableObjectStorage, meta: Meta, blobs: R2Bucket) {
+  constructor(storage: DurableObjectStorage, meta: Meta, blobs: R2Bucket, arm: () => void) {
     this.#storage = storage;
     this.#sql = storage.sql;
     this.#meta = meta;
     this.#blobs = blobs;
+    this.#arm = arm;
+  }
+
+  /** Buffered chunks go to R2 at most FLUSH_DELAY_MS after the oldest arrived. */
+  due(): number | null {
+    if (!this.#sql.exec("SELECT 1 FROM log_chunks LIMIT 1").toArray().length) return (this.#since = null);
+    this.#since ??= Date.now();
+    return this.#since + FLUSH_DELAY_MS;
   }
 
   static checkStream(stream: string): void {
@@ -45,7 +56,7 @@ export class Logs {
       const start = this.#length(stream) ?? 0;
       if (data.length) this.#sql.exec("INSERT INTO log_chunks VALUES(?, ?, ?)", stream, start, buf(data));
       this.#sql.exec("INSERT INTO log_streams VALUES(?, ?) ON CONFLICT(stream) DO UPDATE SET length = excluded.length", stream, start + data.length);
-      void this.#storage.setAlarm(Date.now() + FLUSH_DELAY_MS);
+      this.#arm();
       return { length: start + data.length };
     });
     for (const t of this.#tails.get(stream) ?? []) this.#feed(t, stream, data.slice());

@@ -10,11 +10,13 @@ import { META_TABLES } from "./meta.ts";
 import { PIECE_TABLES } from "./pieces.ts";
 import { PRINCIPAL_TABLES } from "./principals.ts";
 import { TASK_TABLES } from "./tasks.ts";
+import { STAGING_TABLES } from "./staging.ts";
 import { TREE_TABLES } from "./tree.ts";
 
 /** Ordered steps: MIGRATIONS[i] brings the schema from version i to i + 1. Append only. */
 export const MIGRATIONS: readonly string[] = [
   META_TABLES + TREE_TABLES + PIECE_TABLES + HISTORY_TABLES + GRANT_TABLES + PRINCIPAL_TABLES + AUDIT_TABLES + TASK_TABLES + LOG_TABLES,
+  STAGING_TABLES,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
