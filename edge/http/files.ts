@@ -2,10 +2,10 @@
 // (`/w/NAME/f/PATH`: GET/HEAD streamed with ranges, PUT streamed to R2, DELETE).
 import { Hono } from "hono";
 import { FsError } from "../../runtime/errors.ts";
-import { FRAME_TYPE, MAX_BATCH_BYTES, MAX_FILE_BYTES, decodeFrame, encodeFrame, checkBatch } from "../../services/remote-wire.ts";
+import { FRAME_TYPE, MAX_BATCH_BYTES, MAX_FILE_BYTES, decodeFrame, checkBatch } from "../../services/remote-wire.ts";
 import { AuthError, credentialOf, type Cred } from "../auth.ts";
 import { sha256hex } from "../bytes.ts";
-import { runBatch } from "../batch.ts";
+import { answerFrame, batchSegs } from "../batch.ts";
 import { stageStream, pipeSegs, discard } from "../blobs.ts";
 import { opError, unwrap } from "../errors.ts";
 import type { Part, Workspace } from "../workspace/index.ts";
@@ -21,10 +21,11 @@ export const files = new Hono<AppEnv>();
 files.post("/batch", body(MAX_BATCH_BYTES), async (c) => {
   const name = wsName(c);
   const cred = await credOf(c);
-  const { header, parts: raw } = decodeFrame(c.get("body"));
-  const req = checkBatch(header, raw.length);
-  const { results, parts } = await runBatch(c.env, stubOf(c.env, name), cred, req.ops, raw, req.atomic ?? false);
-  return new Response(encodeFrame({ results }, parts), { headers: { "content-type": FRAME_TYPE } });
+  const { header, parts } = decodeFrame(c.get("body"));
+  const req = checkBatch(header, parts.length);
+  const results = await batchSegs(c.env, stubOf(c.env, name), cred, { ops: req.ops, parts, atomic: req.atomic ?? false, ...(req.rid !== undefined ? { rid: req.rid } : {}) });
+  const answer = answerFrame(c.env.BLOBS, results);
+  return new Response(answer.body, { headers: { "content-type": FRAME_TYPE, "content-length": String(answer.length) } });
 });
 
 files.on(["GET", "HEAD"], "/f/*", async (c) => {

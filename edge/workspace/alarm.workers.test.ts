@@ -15,14 +15,16 @@ describe("one alarm, several due dates (issue 7)", () => {
     for (let i = 0; i < 8; i++) {
       await batch(a, ws, [{ op: "open", path: `f${i}`, flags: { write: true, create: true } }]);
       await call(a, "POST", `/w/${ws}/logs/steady`, `line ${i}\n`);
-      const { alarm, oldest } = await runInDurableObject(stub(ws), async (_i, state) => ({
+      const { alarm, oldest, now } = await runInDurableObject(stub(ws), async (_i, state) => ({
         alarm: await state.storage.getAlarm(),
         oldest: state.storage.sql.exec<{ time: number | null }>("SELECT min(time) AS time FROM audit_outbox").one().time,
+        now: Date.now(),
       }));
       if (oldest === null) continue; // flushed already
       checked++;
       expect(alarm, `write ${i}`).not.toBeNull();
-      expect(alarm!, `write ${i}`).toBeLessThanOrEqual(oldest + 250);
+      // Due 250 ms after the oldest entry (or at once, if a busy machine made that moment pass).
+      expect(alarm!, `write ${i}`).toBeLessThanOrEqual(Math.max(oldest + 250, now));
     }
     expect(checked).toBeGreaterThan(0);
   });

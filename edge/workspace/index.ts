@@ -15,12 +15,13 @@ import { NAME_RE, toWireError, type WireOp, type WireStat } from "../../services
 import { AuthError, allowed, actorOf, type Cred, type Principal, type Grant } from "../auth.ts";
 import type { Env, Reply } from "../env.ts";
 import { Alarm } from "./alarm.ts";
+import { Answers } from "./answers.ts";
 import { AuditOutbox } from "./audit.ts";
 import { Grants } from "./grants.ts";
 import { History, type PastNode } from "./history.ts";
 import { Logs } from "./logs.ts";
 import { Meta } from "./meta.ts";
-import { Ops, accessOf, type Access, type DoResult } from "./ops.ts";
+import { Ops, accessOf, MAX_ANSWER_BYTES, type Access, type DoResult, type OpResult, type RunContext } from "./ops.ts";
 import { Pieces, type Part, type Seg } from "./pieces.ts";
 import { Principals } from "./principals.ts";
 import { Registry, registryKey } from "./registry.ts";
@@ -54,6 +55,7 @@ export class Workspace extends DurableObject<Env> {
   readonly #logs: Logs;
   readonly #registry: Registry;
   readonly #staging: Staging;
+  readonly #answers: Answers;
   readonly #alarm: Alarm;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -74,6 +76,7 @@ export class Workspace extends DurableObject<Env> {
     this.#logs = new Logs(ctx.storage, this.#meta, env.BLOBS, arm);
     this.#registry = new Registry(this.#meta, this.#audit);
     this.#staging = new Staging(sql, env.BLOBS);
+    this.#answers = new Answers(sql);
     for (const c of [this.#audit, this.#logs, this.#staging]) this.#alarm.add(() => c.due());
   }
 
@@ -134,14 +137,18 @@ export class Workspace extends DurableObject<Env> {
    * Every op is authorised before any runs, so a forbidden batch changes nothing; the whole batch
    * runs in one turn of this object, so no other request interleaves with it.
    */
-  batch(cred: Cred, ops: WireOp[], parts: Part[], atomic = false): Reply<{ results: DoResult[] }> {
+  batch(cred: Cred, ops: WireOp[], parts: Part[], atomic = false, rid?: string): Reply<{ results: DoResult[] }> {
     return replyOf(() => {
       const p = this.#authorized(cred, ops.flatMap(accessOf));
       const actor = actorOf(p);
-      const run = (o: WireOp): DoResult => this.#ops.run(actor, o, parts, (a) => this.#check(p, a));
-      if (atomic) return { results: this.#atomically(ops, run) };
-      // Each op is one transaction: a failing op leaves nothing half done.
-      return { results: ops.map((o) => attempt(() => this.ctx.storage.transactionSync(() => run(o)))) };
+      const seen = rid === undefined ? null : this.#answers.get(actor, rid, ops, atomic);
+      if (seen) return { results: seen.map((r) => this.#withSegs(r)) };
+      const ctx: RunContext = { actor, parts, authorize: (a) => this.#check(p, a), budget: { left: MAX_ANSWER_BYTES } };
+      const run = (o: WireOp): OpResult => this.#ops.run(o, ctx);
+      // Each op is one transaction (a failing op leaves nothing half done), or one for them all.
+      const results = atomic ? this.#atomically(ops, run) : ops.map((o) => attempt(() => this.ctx.storage.transactionSync(() => run(o))));
+      if (rid !== undefined) this.#answers.put(actor, rid, ops, atomic, results);
+      return { results: results.map((r) => this.#withSegs(r)) };
     });
   }
 
@@ -395,9 +402,16 @@ export class Workspace extends DurableObject<Env> {
     this.#audit.append(`key:${owner}`, "create", { owner });
   }
 
+  /** Read extents resolved to segments for the Worker. */
+  #withSegs(r: OpResult): DoResult {
+    if (!r.ok || !r.ext) return r;
+    const { ext, ...rest } = r;
+    return { ...rest, segs: this.#pieces.segs(ext) };
+  }
+
   /** All or nothing: the failing op answers its error, every other ECANCELED. */
-  #atomically(ops: WireOp[], run: (o: WireOp) => DoResult): DoResult[] {
-    const results: DoResult[] = [];
+  #atomically(ops: WireOp[], run: (o: WireOp) => OpResult): OpResult[] {
+    const results: OpResult[] = [];
     let failed = -1;
     try {
       this.ctx.storage.transactionSync(() => {
@@ -419,7 +433,7 @@ export class Workspace extends DurableObject<Env> {
 }
 
 /** One op's answer: its result, or its error as data. */
-function attempt(fn: () => DoResult): DoResult {
+function attempt(fn: () => OpResult): OpResult {
   try {
     return fn();
   } catch (e) {

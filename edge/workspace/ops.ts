@@ -12,9 +12,27 @@ import type { Part, Pieces, Seg } from "./pieces.ts";
 import { fail, nowNs } from "./reply.ts";
 import { nodeRow, statOf, type NodeRow, type Tree } from "./tree.ts";
 
+/** An operation's answer as the Worker gets it: read data as segments (bytes, R2 ranges, zeros). */
 export type DoResult =
   | { ok: true; stat?: WireStat; entries?: WireDirEntry[]; segs?: Seg[]; eof?: boolean; written?: number }
   | { ok: false; error: { code: string; message: string } };
+
+/**
+ * An operation's answer as this object keeps it: read data as extents over immutable pieces, so
+ * an answer remembered for a retry (answers.ts) is small and still reads the same bytes.
+ */
+export type OpResult =
+  | { ok: true; stat?: WireStat; entries?: WireDirEntry[]; ext?: Extent[]; eof?: boolean; written?: number }
+  | { ok: false; error: { code: string; message: string } };
+
+/**
+ * The most read data one batch answer carries (reads and readahead together): a small request
+ * must not make the edge assemble gigabytes. A read past it answers EMSGSIZE; readahead shrinks.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** What one batch's operations share: who runs them, its parts, and its answer budget. */
+export interface RunContext { actor: string; parts: Part[]; authorize: Authorize; budget: { left: number } }
 
 /** One access an operation needs: read or write at a path ("" is the whole workspace). */
 export interface Access { path: string; write: boolean }
@@ -60,16 +78,17 @@ export class Ops {
    * Runs one operation as `actor`, already authorised for accessOf(o). `authorize` checks what
    * only the tree can tell: each directory `mkdir -p` is about to create.
    */
-  run(actor: string, o: WireOp, parts: Part[], authorize: Authorize): DoResult {
+  run(o: WireOp, ctx: RunContext): OpResult {
+    const { actor } = ctx;
     switch (o.op) {
       case "stat": return this.#stat(o);
       case "readdir": return this.#readdir(o);
-      case "mkdir": return this.#mkdirOp(actor, o, authorize);
+      case "mkdir": return this.#mkdirOp(actor, o, ctx.authorize);
       case "remove": return this.#remove(actor, o);
       case "rename": return this.#rename(actor, o);
-      case "open": return this.#open(actor, o);
-      case "read": return this.#read(o);
-      case "write": return this.#write(actor, o, parts);
+      case "open": return this.#open(actor, o, ctx.budget);
+      case "read": return this.#read(o, ctx.budget);
+      case "write": return this.#write(actor, o, ctx.parts);
       case "truncate": return this.#truncate(actor, o);
       case "setTimes": return this.#setTimes(actor, o);
     }
@@ -106,11 +125,11 @@ export class Ops {
     return this.#history.nodeAt(path, version) ?? fail("ENOENT", `/${path} at version ${version}`, path);
   }
 
-  #stat(o: Op<"stat">): DoResult {
+  #stat(o: Op<"stat">): OpResult {
     return { ok: true, stat: statOf(this.#lookup(pathOf(o.path), o.version)) };
   }
 
-  #readdir(o: Op<"readdir">): DoResult {
+  #readdir(o: Op<"readdir">): OpResult {
     const path = pathOf(o.path);
     const d = this.#lookup(path, o.version);
     if (d.type !== "dir") fail("ENOTDIR", `/${path}`, path);
@@ -118,17 +137,19 @@ export class Ops {
     return { ok: true, entries: rows.map((r) => ({ name: r.name, type: r.type as "file" | "dir", ino: r.ino, stat: statOf(r) })) };
   }
 
-  #read(o: Op<"read">): DoResult {
+  #read(o: Op<"read">, budget: { left: number }): OpResult {
     const path = pathOf(o.path);
     if (o.length > MAX_READ) fail("EINVAL", `read longer than ${MAX_READ}`);
     const n = this.#lookup(path, o.version);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
     const end = Math.min(n.size, o.offset + o.length);
-    const segs = o.offset >= end ? [] : this.#pieces.segs(slice(JSON.parse(n.extents) as Extent[], o.offset, end));
-    return { ok: true, segs, eof: end >= n.size };
+    const len = Math.max(0, end - o.offset);
+    if (len > budget.left) fail("EMSGSIZE", `a batch answer carries at most ${MAX_ANSWER_BYTES} bytes of reads; read the rest in another batch`, path);
+    budget.left -= len;
+    return { ok: true, ext: len ? slice(JSON.parse(n.extents) as Extent[], o.offset, end) : [], eof: end >= n.size };
   }
 
-  #open(actor: string, o: Op<"open">): DoResult {
+  #open(actor: string, o: Op<"open">, budget: { left: number }): OpResult {
     const path = pathOf(o.path);
     const f: OpenFlags = o.flags;
     const writes = !!(f.write || f.truncate || f.append);
@@ -142,10 +163,11 @@ export class Ops {
     if (f.directory && n.type !== "dir") fail("ENOTDIR", `/${path}`, path);
     if (n.type === "dir" && writes) fail("EISDIR", `/${path}`, path);
     if (f.truncate && n.type === "file" && n.size > 0) n = this.#setContent(actor, n, [], 0, "truncate");
-    const res: DoResult = { ok: true, stat: statOf(n) };
+    const res: OpResult = { ok: true, stat: statOf(n) };
     if (o.readahead && n.type === "file") {
-      const len = Math.min(o.readahead, n.size, MAX_READ);
-      res.segs = this.#pieces.segs(slice(JSON.parse(n.extents) as Extent[], 0, len));
+      const len = Math.min(o.readahead, n.size, MAX_READ, budget.left);
+      budget.left -= len;
+      res.ext = slice(JSON.parse(n.extents) as Extent[], 0, len);
       res.eof = len >= n.size;
     }
     return res;
@@ -153,7 +175,7 @@ export class Ops {
 
   // ---------------------------------------------------------------- changing
 
-  #mkdirOp(actor: string, o: Op<"mkdir">, authorize: Authorize): DoResult {
+  #mkdirOp(actor: string, o: Op<"mkdir">, authorize: Authorize): OpResult {
     const path = pathOf(o.path);
     if (o.parents) this.#mkdirs(actor, path, authorize);
     else {
@@ -163,7 +185,7 @@ export class Ops {
     return { ok: true };
   }
 
-  #remove(actor: string, o: Op<"remove">): DoResult {
+  #remove(actor: string, o: Op<"remove">): OpResult {
     const path = pathOf(o.path);
     if (path === "") fail("EBUSY", "cannot remove the workspace root", path);
     const n = this.#tree.need(path);
@@ -176,7 +198,7 @@ export class Ops {
     return { ok: true };
   }
 
-  #rename(actor: string, o: Op<"rename">): DoResult {
+  #rename(actor: string, o: Op<"rename">): OpResult {
     const from = pathOf(o.from), to = pathOf(o.to);
     if (from === "" || to === "") fail("EBUSY", "cannot rename the workspace root");
     const src = this.#tree.need(from);
@@ -206,7 +228,7 @@ export class Ops {
     return { ok: true };
   }
 
-  #write(actor: string, o: Op<"write">, parts: Part[]): DoResult {
+  #write(actor: string, o: Op<"write">, parts: Part[]): OpResult {
     const path = pathOf(o.path);
     const n = this.#tree.need(path);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
@@ -219,7 +241,7 @@ export class Ops {
     return { ok: true, stat: statOf(m), written: piece[2] };
   }
 
-  #truncate(actor: string, o: Op<"truncate">): DoResult {
+  #truncate(actor: string, o: Op<"truncate">): OpResult {
     const path = pathOf(o.path);
     const n = this.#tree.need(path);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
@@ -229,7 +251,7 @@ export class Ops {
   }
 
   /** Setting times is a change like any other: a version, kept in history, audited. */
-  #setTimes(actor: string, o: Op<"setTimes">): DoResult {
+  #setTimes(actor: string, o: Op<"setTimes">): OpResult {
     const path = pathOf(o.path);
     const n = this.#tree.need(path);
     const v = this.#meta.nextVersion();

@@ -2,6 +2,7 @@
 // MIGRATIONS have run; a wake runs only the missing ones (usually none), each in a transaction
 // with its version bump. Each concern owns its tables (meta.ts, tree.ts, ...); a migration names
 // them. Objects made before versioning had every v1 table: step 1 is IF NOT EXISTS throughout.
+import { ANSWER_TABLES } from "./answers.ts";
 import { AUDIT_TABLES } from "./audit.ts";
 import { GRANT_TABLES } from "./grants.ts";
 import { HISTORY_TABLES } from "./history.ts";
@@ -17,6 +18,7 @@ import { TREE_TABLES } from "./tree.ts";
 export const MIGRATIONS: readonly string[] = [
   META_TABLES + TREE_TABLES + PIECE_TABLES + HISTORY_TABLES + GRANT_TABLES + PRINCIPAL_TABLES + AUDIT_TABLES + TASK_TABLES + LOG_TABLES,
   STAGING_TABLES,
+  ANSWER_TABLES,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
