@@ -24,6 +24,10 @@ export function unwrap<T>(r: Reply<T>): T {
 
 export const statusOf = (e: FsError): number => (e instanceof AuthError || e instanceof ReplyError ? e.status : STATUS_OF[e.code]);
 
+/** Too busy now: 429 with EAGAIN (the client may try again later). */
+export const busy = (message: string): ReplyError =>
+  new ReplyError({ ok: false, status: 429, error: { code: "EAGAIN", message: `EAGAIN: ${message}` } });
+
 /** An operation's error inside a batch answer, raised with the status of its code. */
 export function opError(e: { code: string; message: string }): ReplyError {
   const code = isErrorCode(e.code) ? e.code : "EIO";

@@ -4,11 +4,19 @@ import { Hono } from "hono";
 import { FsError } from "../../runtime/errors.ts";
 import { actorOf } from "../auth.ts";
 import { createJob } from "../d1.ts";
-import { unwrap } from "../errors.ts";
+import { busy, unwrap } from "../errors.ts";
 import { PROGRAMS } from "../programs.ts";
 import { authFor, body, credOf, jsonOf, stubOf, wsName, type AppEnv } from "./request.ts";
 
 export const run = new Hono<AppEnv>();
+
+/**
+ * Runs in progress in this isolate, across workspaces (each workspace has its own bound too,
+ * edge/workspace/runs.ts). The local edge is one isolate, so this bounds the whole local edge; on
+ * Cloudflare it bounds each isolate.
+ */
+export const MAX_RUNS_PER_EDGE = 3;
+let running = 0;
 
 run.post("/run", body(256 * 1024), async (c) => {
   const name = wsName(c);
@@ -29,13 +37,30 @@ run.post("/run", body(256 * 1024), async (c) => {
     if (typeof v !== "number" || !(v > 0)) throw new FsError("EINVAL", `limits.${k} is a positive number`);
     limits[k] = v;
   }
-  const job = await createJob(c.env.DB, name, actorOf(principal), "run:" + program, { args, env: envv, limits, task: b.task ?? {} });
-  unwrap(await stubOf(c.env, name).taskPut(inner, job.id, "spec.json", new TextEncoder().encode(JSON.stringify(b.task ?? {}))));
-  const runner = c.env.RUNNER.get(c.env.RUNNER.idFromName(job.id));
-  const started: Promise<unknown> = runner.run({ ws: name, job: job.id, principal, program, args: args as string[], env: envv as Record<string, string>, limits });
-  if (b.wait === false) {
-    c.executionCtx.waitUntil(started.then(() => undefined, () => undefined));
-    return c.json({ job: job.id, state: "queued" }, 202);
+  // Admission before anything is created: a refused run leaves no job behind.
+  if (running >= MAX_RUNS_PER_EDGE) throw busy(`${running} runs are in progress on this edge (at most ${MAX_RUNS_PER_EDGE}); try again when one ends`);
+  const stub = stubOf(c.env, name);
+  const slot = crypto.randomUUID();
+  running++;
+  const release = async () => {
+    running--;
+    await stub.runRelease(inner, slot).catch(() => {});
+  };
+  let started: Promise<unknown>;
+  try {
+    unwrap(await stub.runAdmit(inner, slot));
+    const job = await createJob(c.env.DB, name, actorOf(principal), "run:" + program, { args, env: envv, limits, task: b.task ?? {} });
+    unwrap(await stub.taskPut(inner, job.id, "spec.json", new TextEncoder().encode(JSON.stringify(b.task ?? {}))));
+    const runner = c.env.RUNNER.get(c.env.RUNNER.idFromName(job.id));
+    const result: Promise<unknown> = runner.run({ ws: name, job: job.id, principal, program, args: args as string[], env: envv as Record<string, string>, limits });
+    started = result.finally(release);
+    if (b.wait === false) {
+      c.executionCtx.waitUntil(started.then(() => undefined, () => undefined));
+      return c.json({ job: job.id, state: "queued" }, 202);
+    }
+  } catch (e) {
+    await release();
+    throw e;
   }
   return c.json(await started);
 });

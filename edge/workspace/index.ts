@@ -28,6 +28,7 @@ import { Registry, registryKey } from "./registry.ts";
 import { errorReply, fail, nowNs, replyOf } from "./reply.ts";
 import { pathOf } from "./names.ts";
 import { migrate } from "./schema.ts";
+import { Runs } from "./runs.ts";
 import { Staging } from "./staging.ts";
 import { Tasks, taskKey } from "./tasks.ts";
 import { Tree, nodeRow } from "./tree.ts";
@@ -56,6 +57,7 @@ export class Workspace extends DurableObject<Env> {
   readonly #registry: Registry;
   readonly #staging: Staging;
   readonly #answers: Answers;
+  readonly #runs: Runs;
   readonly #alarm: Alarm;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -77,6 +79,7 @@ export class Workspace extends DurableObject<Env> {
     this.#registry = new Registry(this.#meta, this.#audit);
     this.#staging = new Staging(sql, env.BLOBS);
     this.#answers = new Answers(sql);
+    this.#runs = new Runs(sql);
     for (const c of [this.#audit, this.#logs, this.#staging]) this.#alarm.add(() => c.due());
   }
 
@@ -334,6 +337,25 @@ export class Workspace extends DurableObject<Env> {
     return replyOf(() => {
       this.#authorized(cred, [{ path: "", write: false }]);
       return this.#logs.follow(stream, from);
+    });
+  }
+
+  // ---------------------------------------------------------------- edge runs
+
+  /** Takes one of this workspace's run slots for `job` (EAGAIN when all are taken). */
+  runAdmit(cred: Cred, job: string): Reply<null> {
+    return replyOf(() => {
+      this.#authorized(cred, [{ path: "", write: true }]);
+      this.#runs.admit(job);
+      return null;
+    });
+  }
+
+  runRelease(cred: Cred, job: string): Reply<null> {
+    return replyOf(() => {
+      this.#authorized(cred, [{ path: "", write: true }]);
+      this.#runs.release(job);
+      return null;
     });
   }
 

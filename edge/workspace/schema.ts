@@ -11,6 +11,7 @@ import { META_TABLES } from "./meta.ts";
 import { PIECE_TABLES } from "./pieces.ts";
 import { PRINCIPAL_TABLES } from "./principals.ts";
 import { TASK_TABLES } from "./tasks.ts";
+import { RUN_TABLES } from "./runs.ts";
 import { STAGING_TABLES } from "./staging.ts";
 import { TREE_TABLES } from "./tree.ts";
 
@@ -19,6 +20,7 @@ export const MIGRATIONS: readonly string[] = [
   META_TABLES + TREE_TABLES + PIECE_TABLES + HISTORY_TABLES + GRANT_TABLES + PRINCIPAL_TABLES + AUDIT_TABLES + TASK_TABLES + LOG_TABLES,
   STAGING_TABLES,
   ANSWER_TABLES,
+  RUN_TABLES,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
