@@ -1,0 +1,347 @@
+// /cap/http: outbound HTTP(S) as files.
+//   fetch       request/reply: {"url","method"?,"headers"?,"body"?|"bodyBase64"?} →
+//               {"status","statusText","url","headers","body"|"bodyBase64"}; a 4xx/5xx is a reply.
+//   clone → N/  ctl (the request JSON, no body), body (write: request body stream; read: response
+//               body stream), status (status and headers JSON, waits for them).
+// Limits: the host grant (redirects are followed by hand, each hop checked, at most 10), a time
+// limit per request (30 s), the reply size of `fetch` (16 MiB; clone streams have none), the
+// budget (`calls` per request, `bytes` for bodies both ways). Errors: EACCES (grant), EINVAL
+// (request), ECONNREFUSED (refused or unreachable), ECONNRESET (cut mid-body), ETIMEDOUT, EFBIG, EDQUOT.
+import { FsError, fsError } from "../../runtime/errors.ts";
+import type { Budget } from "../../runtime/namespace.ts";
+import type { OpenFlags } from "../../runtime/types.ts";
+import { cloneDir, handle, type Conn } from "./clone.ts";
+import { report, type CapContext } from "./events.ts";
+import { checkUrl, type HostGrant } from "./hosts.ts";
+import { Pipe, Pull } from "./pipe.ts";
+import { MiB, fromBase64, isRecord, jsonReply, parseJson, reqReplyFile, toBase64 } from "./reqreply.ts";
+import { noSecrets, type Secrets } from "./secrets.ts";
+import { CapFs } from "./tree.ts";
+
+export interface HttpCapOptions {
+  grant: HostGrant;
+  secrets?: Secrets;
+  /** Per request, headers and body (30 s by default). */
+  timeoutMs?: number;
+  /** Largest `fetch` reply body (16 MiB by default). */
+  maxReply?: number;
+  /** Largest `fetch` request (16 MiB by default). */
+  maxRequest?: number;
+  budget?: Budget;
+  /** The fetch to use (global fetch by default; the edge may pass its own). */
+  fetch?: typeof fetch;
+  ctx: CapContext;
+}
+
+export interface HttpRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+}
+
+const FORBIDDEN_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "upgrade", "keep-alive", "te", "trailer"]);
+const CROSS_ORIGIN_DROP = new Set(["authorization", "cookie", "proxy-authorization"]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+/** A response, with its time limit still running until `settled` (the body counts too). */
+interface Sent {
+  res: Response;
+  url: URL;
+  timedOut(): boolean;
+  settled(): void;
+}
+
+/** Validates a request object (for `fetch` with a body, for N/ctl without). */
+export function parseRequest(v: unknown, allowBody: boolean): HttpRequest {
+  if (!isRecord(v)) throw fsError("EINVAL", 'the request is a JSON object {"url", "method"?, "headers"?, "body"?}');
+  if (typeof v.url !== "string") throw fsError("EINVAL", '"url" must be a string');
+  const method = v.method === undefined ? "GET" : v.method;
+  if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) throw fsError("EINVAL", '"method" must be an HTTP method name');
+  const headers: Record<string, string> = {};
+  if (v.headers !== undefined) {
+    if (!isRecord(v.headers)) throw fsError("EINVAL", '"headers" must be an object of strings');
+    for (const [k, val] of Object.entries(v.headers)) {
+      if (typeof val !== "string") throw fsError("EINVAL", `header ${k}: the value must be a string`);
+      const name = k.toLowerCase();
+      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw fsError("EINVAL", `header "${k}": not a header name`);
+      if (FORBIDDEN_HEADERS.has(name)) throw fsError("EINVAL", `header ${name} is set by the host`);
+      headers[name] = val;
+    }
+  }
+  let body: Uint8Array | undefined;
+  if (v.body !== undefined || v.bodyBase64 !== undefined) {
+    if (!allowBody) throw fsError("EINVAL", "N/ctl takes no body: write it to N/body");
+    if (v.body !== undefined && v.bodyBase64 !== undefined) throw fsError("EINVAL", 'give "body" or "bodyBase64", not both');
+    if (v.body !== undefined) {
+      if (typeof v.body !== "string") throw fsError("EINVAL", '"body" must be a string (or use "bodyBase64")');
+      body = new TextEncoder().encode(v.body);
+    } else {
+      if (typeof v.bodyBase64 !== "string") throw fsError("EINVAL", '"bodyBase64" must be a string');
+      try {
+        body = fromBase64(v.bodyBase64);
+      } catch {
+        throw fsError("EINVAL", '"bodyBase64" is not base64');
+      }
+    }
+    if (method.toUpperCase() === "GET" || method.toUpperCase() === "HEAD") throw fsError("EINVAL", `a ${method.toUpperCase()} request has no body`);
+  }
+  return { url: v.url, method: method.toUpperCase(), headers, body };
+}
+
+/** What a network failure means to the guest. */
+function netError(e: unknown, timedOut: boolean, ms: number, where: string): FsError {
+  if (e instanceof FsError) return e;
+  if (timedOut) return fsError("ETIMEDOUT", `${where}: no answer within ${ms} ms`);
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  if (cause?.code === "ECONNRESET" || cause?.code === "UND_ERR_SOCKET") return fsError("ECONNRESET", `${where}: the connection was reset`);
+  const why = cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e);
+  return fsError("ECONNREFUSED", `${where}: cannot connect (${why})`);
+}
+
+export class HttpCap {
+  readonly #o: HttpCapOptions;
+  readonly #secrets: Secrets;
+  readonly #fetch: typeof fetch;
+
+  constructor(o: HttpCapOptions) {
+    this.#o = o;
+    this.#secrets = o.secrets ?? noSecrets;
+    this.#fetch = o.fetch ?? ((...a) => fetch(...a));
+  }
+
+  get timeoutMs(): number {
+    return this.#o.timeoutMs ?? 30_000;
+  }
+
+  /**
+   * Sends a request, following redirects to granted hosts only. `stream` bodies are sent once, so
+   * their redirects are not followed (the 3xx is the answer). Answers the final response.
+   */
+  async send(req: HttpRequest, signal: AbortSignal, stream?: ReadableStream<Uint8Array>): Promise<Sent> {
+    this.#o.budget?.charge("calls", 1);
+    if (req.body) this.#o.budget?.charge("bytes", req.body.length);
+    let url = await checkUrl(req.url, this.#o.grant, ["http:", "https:"]);
+    const headers = this.#secrets.substitute(req.headers, url);
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(fsError("ETIMEDOUT", "time limit")), this.timeoutMs);
+    const both = AbortSignal.any([signal, timeout.signal]);
+    try {
+      const got = await this.#hops(req, url, headers, both, () => timeout.signal.aborted, stream);
+      return { ...got, timedOut: () => timeout.signal.aborted, settled: () => clearTimeout(timer) };
+    } catch (e) {
+      clearTimeout(timer);
+      throw e;
+    }
+  }
+
+  async #hops(req: HttpRequest, url: URL, headers: Record<string, string>, both: AbortSignal, timedOut: () => boolean,
+    stream: ReadableStream<Uint8Array> | undefined): Promise<{ res: Response; url: URL }> {
+    let { method, body } = req;
+    for (let hop = 0; ; hop++) {
+      let res: Response;
+      try {
+        res = await this.#fetch(url, {
+          method, headers, body: stream ?? body, redirect: "manual", signal: both,
+          ...(stream ? { duplex: "half" } : {}),
+        } as RequestInit);
+      } catch (e) {
+        throw netError(e, timedOut(), this.timeoutMs, `${method} ${url.host}`);
+      }
+      const location = res.headers.get("location");
+      if (stream || !REDIRECTS.has(res.status) || location === null) return { res, url };
+      await res.body?.cancel().catch(() => {});
+      if (hop + 1 >= MAX_REDIRECTS) throw fsError("ECONNREFUSED", `more than ${MAX_REDIRECTS} redirects`);
+      let next: URL;
+      try {
+        next = await checkUrl(new URL(location, url).href, this.#o.grant, ["http:", "https:"]);
+      } catch (e) {
+        if (e instanceof FsError) throw fsError(e.code, `redirect from ${url.host}: ${e.message}`);
+        throw e;
+      }
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+        if (method !== "HEAD") method = "GET";
+        body = undefined;
+      }
+      const crossOrigin = next.origin !== url.origin;
+      const kept: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) {
+        if (crossOrigin && CROSS_ORIGIN_DROP.has(k)) continue;
+        if (body === undefined && k === "content-type") continue;
+        try {
+          Object.assign(kept, this.#secrets.substitute({ [k]: v }, next));
+        } catch {
+          // A secret not bound to the redirect's host is not sent there.
+        }
+      }
+      headers = kept;
+      url = next;
+    }
+  }
+
+  /** Reads a whole body, EFBIG past `max`, charging the byte budget as it arrives. */
+  async readBody(res: Response, max: number, where: string, timedOut: () => boolean): Promise<Uint8Array> {
+    if (!res.body) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          throw netError(e, timedOut(), this.timeoutMs, where);
+        }
+        if (r.done) break;
+        size += r.value.length;
+        if (size > max) throw fsError("EFBIG", `${where}: the reply is over ${max} bytes (read it through clone)`);
+        this.#o.budget?.charge("bytes", r.value.length);
+        chunks.push(r.value);
+      }
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      throw e;
+    }
+    const out = new Uint8Array(size);
+    let o = 0;
+    for (const c of chunks) {
+      out.set(c, o);
+      o += c.length;
+    }
+    return out;
+  }
+
+  head(res: Response, url: URL): Record<string, unknown> {
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => (headers[k.toLowerCase()] = this.#secrets.scrub(v)));
+    return { status: res.status, statusText: res.statusText, url: url.href, headers };
+  }
+
+  async fetchReply(request: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    const req = parseRequest(parseJson(request, "fetch"), true);
+    const sent = await this.send(req, signal);
+    const { res, url } = sent;
+    let body: Uint8Array;
+    try {
+      body = await this.readBody(res, this.#o.maxReply ?? 16 * MiB, `${req.method} ${url.host}`, sent.timedOut);
+    } finally {
+      sent.settled();
+    }
+    const out = this.head(res, url);
+    let text: string | null = null;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    } catch {
+      // not UTF-8: base64
+    }
+    if (text !== null) out.body = this.#secrets.scrub(text);
+    else out.bodyBase64 = toBase64(body);
+    return jsonReply(out);
+  }
+
+  service(): CapFs {
+    const fail = (file: string) => (e: unknown) => report(this.#o.ctx, "http", file, e);
+    return new CapFs(cloneDir((id) => this.#conn(id, fail), {
+      fetch: reqReplyFile((r, s) => this.fetchReply(r, s), { maxRequest: this.#o.maxRequest ?? 16 * MiB, fail: fail("fetch") }),
+    }));
+  }
+
+  #conn(id: number, failOf: (file: string) => (e: unknown) => FsError): Conn {
+    const abort = new AbortController();
+    let req: HttpRequest | null = null;
+    let upload: Pipe | null = null;
+    let answer: Promise<Sent> | null = null;
+    let pull: Pull | null = null;
+    const need = (file: string): HttpRequest => {
+      if (!req) throw failOf(`${id}/${file}`)(fsError("EINVAL", `write the request to ${id}/ctl first`));
+      return req;
+    };
+    const start = (file: string): Promise<Sent> => {
+      const r = need(file);
+      upload?.end();
+      if (!answer) {
+        // The time limit covers the answer's head; a body stream may then take as long as it takes.
+        answer = this.send(r, abort.signal, upload ? toStream(upload, this.#o.budget) : undefined);
+        answer.then((s) => s.settled(), () => {});
+      }
+      return answer.catch((e) => { throw failOf(`${id}/${file}`)(e); });
+    };
+    const files: Conn["files"] = {
+      ctl: (flags: OpenFlags) => handle({
+        write: (data) => {
+          if (req) throw failOf(`${id}/ctl`)(fsError("EINVAL", "one request per connection: read clone again for another"));
+          try {
+            req = parseRequest(parseJson(data, "ctl"), false);
+          } catch (e) {
+            throw failOf(`${id}/ctl`)(e);
+          }
+          return data.length;
+        },
+        read: flags.read ? () => new TextEncoder().encode(req ? JSON.stringify({ url: req.url, method: req.method }) + "\n" : "") : undefined,
+      }),
+      status: () => {
+        let text: Uint8Array | null = null;
+        let at = 0;
+        return handle({
+          read: async (n) => {
+            if (!text) {
+              const { res, url } = await start("status");
+              text = jsonReply(this.head(res, url));
+            }
+            const out = text.subarray(at, at + n);
+            at += out.length;
+            return out;
+          },
+        });
+      },
+      body: (flags: OpenFlags) => {
+        let wrote = false;
+        return handle({
+          write: flags.write ? (data) => {
+            const r = need("body");
+            if (answer) throw failOf(`${id}/body`)(fsError("EINVAL", "the request was sent: the body can no longer grow"));
+            if (r.method === "GET" || r.method === "HEAD") throw failOf(`${id}/body`)(fsError("EINVAL", `a ${r.method} request has no body`));
+            upload ??= new Pipe();
+            wrote = true;
+            upload.push(data.slice());
+            return data.length;
+          } : undefined,
+          read: flags.read ? async (n) => {
+            if (!pull) {
+              const { res } = await start("body");
+              if (!res.body) return new Uint8Array(0);
+              pull ??= new Pull(res.body);
+            }
+            try {
+              const b = await pull.read(n);
+              this.#o.budget?.charge("bytes", b.length);
+              return b;
+            } catch (e) {
+              throw failOf(`${id}/body`)(netError(e, false, 0, `${id}/body`));
+            }
+          } : undefined,
+          close: () => {
+            if (wrote && !answer) void start("body").catch(() => {});
+          },
+        });
+      },
+    };
+    return { files, close: () => { pull?.cancel(); abort.abort(fsError("ECANCELED", "the connection was closed")); } };
+  }
+}
+
+/** The upload pipe as a request body stream, charging the byte budget. */
+function toStream(p: Pipe, budget?: Budget): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const b = await p.read(1 << 16);
+      if (!b.length) c.close();
+      else {
+        budget?.charge("bytes", b.length);
+        c.enqueue(b);
+      }
+    },
+  });
+}
