@@ -44,7 +44,7 @@ export async function ask(fs: FileService, path: string, request: string | Uint8
 }
 
 export async function askJson(fs: FileService, path: string, request: unknown): Promise<Record<string, unknown>> {
-  return JSON.parse(await ask(fs, path, JSON.stringify(request))) as Record<string, unknown>;
+  return JSON.parse(await ask(fs, path, typeof request === "string" ? request : JSON.stringify(request))) as Record<string, unknown>;
 }
 
 /** The error code a promise fails with, or "no error". */
