@@ -56,7 +56,7 @@ export class WsCap {
   }
 
   close(): void {
-    for (const s of this.#open) s.close(1001, "capability closed");
+    for (const s of this.#open) s.close(1000, "capability closed");
     this.#open.clear();
   }
 
