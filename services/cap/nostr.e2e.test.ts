@@ -9,7 +9,13 @@ import { decode } from "nostr-tools/nip19";
 import * as nip44 from "nostr-tools/nip44";
 import { finalizeEvent, generateSecretKey, getPublicKey, verifyEvent, type Event } from "nostr-tools/pure";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { startEdge, type Edge } from "../../edge/dev/launch.ts";
+import { loadProgram } from "../../runtime/modules.ts";
+import { spawn } from "../../runtime/process.ts";
+import { TaskService } from "../task.ts";
 import { Namespace } from "../../runtime/namespace.ts";
 import { grantCaps, type Granted } from "./grant.ts";
 import { ask, askJson, capNamespace, dec, enc, failsWith, readAll, readText } from "./testing.ts";
@@ -138,5 +144,63 @@ describe("/cap/nostr", () => {
     const signed = (await askJson(outer, "/id/cap/nostr/sign", { kind: 1, content: "x" })) as unknown as Event;
     expect(signed.pubkey).toBe(getPublicKey(sk));
     expect(await failsWith(async () => outer.open("/id/cap/nostr/sign", { read: true }))).toBe("EACCES");
+  });
+
+  it("a guest publishes and queries through the SDK helpers", async () => {
+    const wasm = join(import.meta.dirname, "../../agents/build/captest.wasm");
+    if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run npm run build:agents`);
+    const program = await loadProgram(readFileSync(wasm));
+    const sk = bytesToHex(generateSecretKey());
+    const go = async (...args: string[]) => {
+      const t = capNamespace();
+      const g = grantCaps(t.ns, { nostr: { secretKey: sk, relays: [relay] } });
+      let out = "";
+      const st = await spawn(program, { namespace: t.ns, args, onStdout: (b) => void (out += new TextDecoder().decode(b)), limits: { wallTimeMs: 20_000 } });
+      g.close();
+      return { code: st.code, out };
+    };
+    const a = await go("publish", "guest note one");
+    expect(a.out).toMatch(/^[0-9a-f]{64} accepted\n$/);
+    await new Promise((r) => setTimeout(r, 1100)); // a newer created_at
+    await go("publish", "guest note two");
+    const q = await go("query", getPublicKey(Uint8Array.from(Buffer.from(sk, "hex"))));
+    expect(q).toEqual({ code: 0, out: "guest note two\nguest note one\n" });
+  });
+
+  it("the summarize demo: fetch a page, summarise it offline, publish the note", async () => {
+    const page = createServer((_req, res) => res.end("<html><body><h1>OANIX</h1><p>Agents see only files. Capabilities are mounts.</p></body></html>"));
+    await new Promise<void>((r) => page.listen(0, "127.0.0.1", r));
+    const port = (page.address() as AddressInfo).port;
+    const url = `http://127.0.0.1:${port}/about`;
+    const program = await loadProgram(readFileSync(join(import.meta.dirname, "../../agents/build/summarize.wasm")));
+    const sk = generateSecretKey();
+    const task = new TaskService({ url });
+    const t = capNamespace();
+    t.ns.mount("/task", task);
+    const g = grantCaps(t.ns, { http: { hosts: `127.0.0.1:${port}` }, llm: { provider: "offline" }, nostr: { secretKey: bytesToHex(sk), relays: [relay] } });
+    const st = await spawn(program, { namespace: t.ns, limits: { wallTimeMs: 30_000 } });
+    g.close();
+    page.close();
+    expect(st.code).toBe(0);
+    const result = task.result() as { ok: boolean; summary: string; note: { id: string; accepted: boolean }; status: number };
+    expect(result).toMatchObject({ ok: true, status: 200, note: { accepted: true } });
+    expect(result.summary).toContain("Agents see only files. Capabilities are mounts.");
+    const { ns: reader } = setup();
+    const found = JSON.parse(await ask(reader, "/cap/nostr/query", JSON.stringify({ ids: [result.note.id] }))) as Event[];
+    expect(found[0]).toMatchObject({ pubkey: getPublicKey(sk), kind: 1, tags: [["r", url]] });
+    expect(found[0]!.content).toContain(result.summary);
+  });
+
+  it("the summarize demo fails clearly when the page is outside the grant", async () => {
+    const program = await loadProgram(readFileSync(join(import.meta.dirname, "../../agents/build/summarize.wasm")));
+    const task = new TaskService({ url: "http://127.0.0.1:1/" });
+    const t = capNamespace();
+    t.ns.mount("/task", task);
+    const g = grantCaps(t.ns, { http: { hosts: "example.com" }, llm: { provider: "offline" } });
+    const st = await spawn(program, { namespace: t.ns, limits: { wallTimeMs: 10_000 } });
+    g.close();
+    expect(st.code).toBe(1);
+    expect(task.result()).toMatchObject({ ok: false, step: "fetch", errno: "EACCES" });
+    expect(t.capErrors()).toHaveLength(1);
   });
 });
