@@ -44,6 +44,7 @@ const FORBIDDEN_HEADERS = new Set(["host", "content-length", "transfer-encoding"
 const CROSS_ORIGIN_DROP = new Set(["authorization", "cookie", "proxy-authorization"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A response, with its time limit still running until `settled` (the body counts too). */
 interface Sent {
@@ -124,14 +125,26 @@ export class HttpCap {
     if (req.body) this.#o.budget?.charge("bytes", req.body.length);
     let url = await checkUrl(req.url, this.#o.grant, ["http:", "https:"]);
     const headers = this.#secrets.substitute(req.headers, url);
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(fsError("ETIMEDOUT", "time limit")), this.timeoutMs);
-    const both = AbortSignal.any([signal, timeout.signal]);
-    try {
-      const got = await this.#hops(req, url, headers, both, () => timeout.signal.aborted, stream);
-      return { ...got, timedOut: () => timeout.signal.aborted, settled: () => clearTimeout(timer) };
-    } catch (e) {
+    // One controller for both the caller's signal and the time limit (AbortSignal.any is slow).
+    const both = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      both.abort(fsError("ETIMEDOUT", "time limit"));
+    }, this.timeoutMs);
+    const follow = (): void => both.abort(signal.reason);
+    if (signal.aborted) follow();
+    else signal.addEventListener("abort", follow, { once: true });
+    const settled = (): void => {
       clearTimeout(timer);
+      signal.removeEventListener("abort", follow);
+    };
+    try {
+      const got = await this.#hops(req, url, headers, both.signal, () => timedOut, stream);
+      // The caller's abort (closing the handle) still reaches a body being read.
+      return { ...got, timedOut: () => timedOut, settled: () => clearTimeout(timer) };
+    } catch (e) {
+      settled();
       throw e;
     }
   }
@@ -183,6 +196,20 @@ export class HttpCap {
   /** Reads a whole body, EFBIG past `max`, charging the byte budget as it arrives. */
   async readBody(res: Response, max: number, where: string, timedOut: () => boolean): Promise<Uint8Array> {
     if (!res.body) return new Uint8Array(0);
+    const declared = Number(res.headers.get("content-length") ?? NaN);
+    if (Number.isSafeInteger(declared) && !res.headers.has("content-encoding")) {
+      // A declared length: refuse early when too big, else take it whole (the fast path).
+      if (declared > max) {
+        res.body.cancel().catch(() => {});
+        throw fsError("EFBIG", `${where}: the reply is ${declared} bytes, over ${max} (read it through clone)`);
+      }
+      this.#o.budget?.charge("bytes", declared);
+      try {
+        return new Uint8Array(await res.arrayBuffer());
+      } catch (e) {
+        throw netError(e, timedOut(), this.timeoutMs, where);
+      }
+    }
     const chunks: Uint8Array[] = [];
     let size = 0;
     const reader = res.body.getReader();
@@ -232,7 +259,7 @@ export class HttpCap {
     const out = this.head(res, url);
     let text: string | null = null;
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+      text = utf8.decode(body);
     } catch {
       // not UTF-8: base64
     }
