@@ -290,4 +290,41 @@ describe("/cap/http clone", () => {
     expect(capErrors().map((e) => e.file)).toEqual([`${n}/status`, `${n}/status`]);
     await clone.close();
   });
+
+  it("an upload streams: the server reads while the agent writes, and a slow server holds the writer back", async () => {
+    let received = 0;
+    let paused: IncomingMessage | null = null;
+    const s = createServer((req, res) => {
+      req.pause();
+      paused = req;
+      req.on("data", (c: Buffer) => (received += c.length));
+      req.on("end", () => res.end(`got ${received}`));
+    });
+    const p = await listen(s);
+    const { ns } = setup({ hosts: `127.0.0.1:${p}` });
+    const clone = await ns.open("/cap/http/clone", { read: true });
+    const n = dec(await readAll(clone)).trim();
+    const ctl = await ns.open(`/cap/http/${n}/ctl`, { write: true });
+    await ctl.write(enc(JSON.stringify({ url: `http://127.0.0.1:${p}/`, method: "PUT" })));
+    const b = await ns.open(`/cap/http/${n}/body`, { read: true, write: true });
+    const chunk = new Uint8Array(512 * 1024).fill(7);
+    let blocked = false;
+    for (let i = 0; i < 64 && !blocked; i++) {
+      const w = Promise.resolve(b.write(chunk));
+      blocked = (await Promise.race([w.then(() => false), new Promise((r) => setTimeout(() => r(true), 200))])) as boolean;
+      if (blocked) {
+        for (let k = 0; k < 50 && !paused; k++) await new Promise((r) => setTimeout(r, 10));
+        (paused as IncomingMessage | null)?.resume();
+        await w;
+      }
+    }
+    expect(blocked).toBe(true); // the server was not reading: the writer waited
+    for (let i = 0; i < 4; i++) await b.write(chunk);
+    const answer = dec(await readAll(b));
+    expect(answer).toMatch(/^got \d+$/);
+    expect(Number(answer.slice(4))).toBeGreaterThanOrEqual(4 * chunk.length);
+    await b.close();
+    await clone.close();
+    s.close();
+  });
 });

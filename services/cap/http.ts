@@ -285,15 +285,20 @@ export class HttpCap {
       if (!req) throw failOf(`${id}/${file}`)(fsError("EINVAL", `write the request to ${id}/ctl first`));
       return req;
     };
-    const start = (file: string): Promise<Sent> => {
-      const r = need(file);
-      upload?.end();
+    /** Sends the request (with the upload stream, if the body is being written). */
+    const begin = (r: HttpRequest): Promise<Sent> => {
       if (!answer) {
         // The time limit covers the answer's head; a body stream may then take as long as it takes.
         answer = this.send(r, abort.signal, upload ? toStream(upload, this.#o.budget) : undefined);
         answer.then((s) => s.settled(), () => {});
       }
-      return answer.catch((e) => { throw failOf(`${id}/${file}`)(e); });
+      return answer;
+    };
+    /** The answer: reading ends the upload, and sends the request if nothing did yet. */
+    const start = (file: string): Promise<Sent> => {
+      const r = need(file);
+      upload?.end();
+      return begin(r).catch((e) => { throw failOf(`${id}/${file}`)(e); });
     };
     const files: Conn["files"] = {
       ctl: (flags: OpenFlags) => handle({
@@ -328,12 +333,16 @@ export class HttpCap {
         return handle({
           write: flags.write ? (data) => {
             const r = need("body");
-            if (answer) throw failOf(`${id}/body`)(fsError("EINVAL", "the request was sent: the body can no longer grow"));
-            if (r.method === "GET" || r.method === "HEAD") throw failOf(`${id}/body`)(fsError("EINVAL", `a ${r.method} request has no body`));
+            const f = failOf(`${id}/body`);
+            if (r.method === "GET" || r.method === "HEAD") throw f(fsError("EINVAL", `a ${r.method} request has no body`));
+            if ((answer && !upload) || upload?.ended) throw f(fsError("EINVAL", "the request was sent: the body can no longer grow"));
             upload ??= new Pipe();
             wrote = true;
             upload.push(data.slice());
-            return data.length;
+            // The request goes out with the first bytes, so the server reads while the agent writes.
+            begin(r).catch(() => {});
+            // Backpressure: past 1 MiB in flight, the write waits for the network to take it.
+            return upload.buffered > MiB ? upload.below(MiB / 4).then(() => data.length) : data.length;
           } : undefined,
           read: flags.read ? async (n) => {
             if (!pull) {
@@ -350,7 +359,7 @@ export class HttpCap {
             }
           } : undefined,
           close: () => {
-            if (wrote && !answer) void start("body").catch(() => {});
+            if (wrote) upload?.end();
           },
         });
       },

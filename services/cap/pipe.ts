@@ -9,11 +9,31 @@ export class Pipe {
   #ended = false;
   #error: FsError | null = null;
   #wake: (() => void) | null = null;
+  #size = 0;
+  #drain: { below: number; resolve: () => void }[] = [];
 
   push(b: Uint8Array): void {
     if (this.#ended || !b.length) return;
     this.#chunks.push(b);
+    this.#size += b.length;
     this.#kick();
+  }
+  /** Bytes pushed and not yet read. */
+  get buffered(): number {
+    return this.#size;
+  }
+  /** Resolves once fewer than `n` bytes are buffered (or the pipe ends). */
+  below(n: number): Promise<void> {
+    if (this.#size < n || this.#ended) return Promise.resolve();
+    return new Promise((resolve) => this.#drain.push({ below: n, resolve }));
+  }
+  #taken(n: number): void {
+    this.#size -= n;
+    if (this.#drain.length) {
+      const ready = this.#drain.filter((d) => this.#size < d.below);
+      this.#drain = this.#drain.filter((d) => this.#size >= d.below);
+      for (const d of ready) d.resolve();
+    }
   }
   end(): void {
     this.#ended = true;
@@ -32,6 +52,7 @@ export class Pipe {
     const w = this.#wake;
     this.#wake = null;
     w?.();
+    if (this.#ended) for (const d of this.#drain.splice(0)) d.resolve();
   }
 
   /** Up to `max` bytes, waiting for some; an empty array at the end. */
@@ -40,9 +61,11 @@ export class Pipe {
     if (head) {
       if (head.length <= max) {
         this.#chunks.shift();
+        this.#taken(head.length);
         return head;
       }
       this.#chunks[0] = head.subarray(max);
+      this.#taken(max);
       return head.subarray(0, max);
     }
     if (this.#error) throw this.#error;

@@ -80,7 +80,8 @@ export class ReqReplyHandle implements FileHandle {
       }
       this.#pending = v.then(
         (r) => { this.#reply = r; },
-        (e) => { this.#error = this.#o.fail(e); },
+        // A request abandoned by closing its handle is not a failure worth a log line.
+        (e) => { this.#error = this.#closed ? fsError("ECANCELED", "the handle was closed") : this.#o.fail(e); },
       );
     }
     return this.#pending.then(() => this.read(length, offset));
