@@ -257,13 +257,14 @@ export class HttpCap {
       sent.settled();
     }
     const out = this.head(res, url);
+    body = this.#secrets.scrubBytes(body);
     let text: string | null = null;
     try {
       text = utf8.decode(body);
     } catch {
       // not UTF-8: base64
     }
-    if (text !== null) out.body = this.#secrets.scrub(text);
+    if (text !== null) out.body = text;
     else out.bodyBase64 = toBase64(body);
     return jsonReply(out);
   }
@@ -280,7 +281,8 @@ export class HttpCap {
     let req: HttpRequest | null = null;
     let upload: Pipe | null = null;
     let answer: Promise<Sent> | null = null;
-    let pull: Pull | null = null;
+    let pull: ((n: number) => Promise<Uint8Array>) | null = null;
+    let stream: Pull | null = null;
     const need = (file: string): HttpRequest => {
       if (!req) throw failOf(`${id}/${file}`)(fsError("EINVAL", `write the request to ${id}/ctl first`));
       return req;
@@ -348,10 +350,13 @@ export class HttpCap {
             if (!pull) {
               const { res } = await start("body");
               if (!res.body) return new Uint8Array(0);
-              pull ??= new Pull(res.body);
+              if (!pull) {
+                stream = new Pull(res.body);
+                pull = scrubbed(stream, this.#secrets);
+              }
             }
             try {
-              const b = await pull.read(n);
+              const b = await pull(n);
               this.#o.budget?.charge("bytes", b.length);
               return b;
             } catch (e) {
@@ -364,8 +369,28 @@ export class HttpCap {
         });
       },
     };
-    return { files, close: () => { pull?.cancel(); abort.abort(fsError("ECANCELED", "the connection was closed")); } };
+    return { files, close: () => { stream?.cancel(); abort.abort(fsError("ECANCELED", "the connection was closed")); } };
   }
+}
+
+/** Reads a body through the secrets scrubber, so a value the server echoes never reaches the agent. */
+function scrubbed(pull: Pull, secrets: Secrets): (n: number) => Promise<Uint8Array> {
+  if (!secrets.size) return async (n) => pull.read(n);
+  const s = secrets.scrubber();
+  let pending: Uint8Array = new Uint8Array(0);
+  let done = false;
+  return async (n) => {
+    while (!pending.length && !done) {
+      const b = await pull.read(Math.max(n, 1 << 16));
+      if (!b.length) {
+        done = true;
+        pending = s.end();
+      } else pending = s.push(b);
+    }
+    const out = pending.subarray(0, n);
+    pending = pending.subarray(out.length);
+    return out;
+  };
 }
 
 /** The upload pipe as a request body stream, charging the byte budget. */

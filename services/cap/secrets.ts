@@ -59,12 +59,71 @@ export class Secrets {
     return text;
   };
 
-  /** Whether bytes hold any secret value (for binary replies, which cannot be rewritten safely). */
-  longest(): number {
-    let n = 0;
-    for (const s of this.#items.values()) n = Math.max(n, new TextEncoder().encode(s.value).length);
-    return n;
+  #needles(): { value: Uint8Array; ref: Uint8Array }[] {
+    const enc = new TextEncoder();
+    return [...this.#items].map(([name, s]) => ({ value: enc.encode(s.value), ref: enc.encode(`$secret:${name}`) }));
   }
+
+  /** The bytes with every secret value replaced by its reference (for bodies that are not text). */
+  scrubBytes(b: Uint8Array): Uint8Array {
+    if (this.#items.size === 0) return b;
+    const s = this.scrubber();
+    const head = s.push(b);
+    const tail = s.end();
+    return join(head, tail);
+  }
+
+  /**
+   * A scrubber for a byte stream: push() answers what is safe to pass on, holding back the bytes
+   * that could be the start of a secret cut by a chunk boundary; end() answers the rest.
+   */
+  scrubber(): { push(b: Uint8Array): Uint8Array; end(): Uint8Array } {
+    const needles = this.#needles();
+    const keep = Math.max(0, ...needles.map((n) => n.value.length - 1));
+    let carry = new Uint8Array(0);
+    const run = (data: Uint8Array, final: boolean): Uint8Array => {
+      const safe = final ? data.length : data.length - keep;
+      const out: Uint8Array[] = [];
+      let from = 0;
+      let p = 0;
+      while (p < safe) {
+        // The next place any needle could start: the nearest of their first bytes.
+        let next = -1;
+        for (const n of needles) {
+          const at = data.indexOf(n.value[0]!, p);
+          if (at >= 0 && (next < 0 || at < next)) next = at;
+        }
+        if (next < 0 || next >= safe) {
+          p = safe;
+          break;
+        }
+        const hit = needles.find((n) => n.value.every((x, i) => data[next + i] === x));
+        if (hit) {
+          out.push(data.subarray(from, next), hit.ref);
+          p = from = next + hit.value.length;
+        } else p = next + 1;
+      }
+      out.push(data.subarray(from, Math.max(from, p)));
+      carry = data.slice(Math.max(from, p));
+      return join(...out);
+    };
+    return {
+      push: (b) => (needles.length ? run(join(carry, b), false) : b),
+      end: () => (needles.length ? run(carry, true) : new Uint8Array(0)),
+    };
+  }
+}
+
+function join(...parts: Uint8Array[]): Uint8Array {
+  const live = parts.filter((x) => x.length);
+  if (live.length === 1) return live[0]!;
+  const out = new Uint8Array(live.reduce((n, x) => n + x.length, 0));
+  let o = 0;
+  for (const x of live) {
+    out.set(x, o);
+    o += x.length;
+  }
+  return out;
 }
 
 export const noSecrets = new Secrets();
