@@ -1,7 +1,7 @@
 // /cap/http: outbound HTTP(S) as files.
 //   fetch       request/reply: {"url","method"?,"headers"?,"body"?|"bodyBase64"?} →
 //               {"status","statusText","url","headers","body"|"bodyBase64"}; a 4xx/5xx is a reply.
-//   clone → N/  ctl (the request JSON, no body), body (write: request body stream; read: response
+//   clone → N/  (http-clone.ts) ctl (the request JSON, no body), body (write: request body stream; read: response
 //               body stream), status (status and headers JSON, waits for them).
 // Limits: the host grant (redirects are followed by hand, each hop checked, at most 10), a time
 // limit per request (30 s), the reply size of `fetch` (16 MiB; clone streams have none), the
@@ -9,11 +9,10 @@
 // (request), ECONNREFUSED (refused or unreachable), ECONNRESET (cut mid-body), ETIMEDOUT, EFBIG, EDQUOT.
 import { FsError, fsError } from "../../runtime/errors.ts";
 import type { Budget } from "../../runtime/namespace.ts";
-import type { OpenFlags } from "../../runtime/types.ts";
-import { cloneDir, handle, type Conn } from "./clone.ts";
+import { cloneDir } from "./clone.ts";
+import { httpConn } from "./http-clone.ts";
 import { report, type CapContext } from "./events.ts";
 import { checkUrl, type HostGrant } from "./hosts.ts";
-import { Pipe, Pull } from "./pipe.ts";
 import { MiB, fromBase64, isRecord, jsonReply, parseJson, reqReplyFile, toBase64 } from "./reqreply.ts";
 import { noSecrets, type Secrets } from "./secrets.ts";
 import { CapFs } from "./tree.ts";
@@ -47,7 +46,7 @@ const MAX_REDIRECTS = 10;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A response, with its time limit still running until `settled` (the body counts too). */
-interface Sent {
+export interface Sent {
   res: Response;
   url: URL;
   timedOut(): boolean;
@@ -92,7 +91,7 @@ export function parseRequest(v: unknown, allowBody: boolean): HttpRequest {
 }
 
 /** What a network failure means to the guest. */
-function netError(e: unknown, timedOut: boolean, ms: number, where: string): FsError {
+export function netError(e: unknown, timedOut: boolean, ms: number, where: string): FsError {
   if (e instanceof FsError) return e;
   if (timedOut) return fsError("ETIMEDOUT", `${where}: no answer within ${ms} ms`);
   const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
@@ -110,6 +109,14 @@ export class HttpCap {
     this.#o = o;
     this.#secrets = o.secrets ?? noSecrets;
     this.#fetch = o.fetch ?? ((...a) => fetch(...a));
+  }
+
+  get budget(): Budget | undefined {
+    return this.#o.budget;
+  }
+
+  get secrets(): Secrets {
+    return this.#secrets;
   }
 
   get timeoutMs(): number {
@@ -271,138 +278,8 @@ export class HttpCap {
 
   service(): CapFs {
     const fail = (file: string) => (e: unknown) => report(this.#o.ctx, "http", file, e);
-    return new CapFs(cloneDir((id) => this.#conn(id, fail), {
+    return new CapFs(cloneDir((id) => httpConn(this, id, fail), {
       fetch: reqReplyFile((r, s) => this.fetchReply(r, s), { maxRequest: this.#o.maxRequest ?? 16 * MiB, fail: fail("fetch") }),
     }));
   }
-
-  #conn(id: number, failOf: (file: string) => (e: unknown) => FsError): Conn {
-    const abort = new AbortController();
-    let req: HttpRequest | null = null;
-    let upload: Pipe | null = null;
-    let answer: Promise<Sent> | null = null;
-    let pull: ((n: number) => Promise<Uint8Array>) | null = null;
-    let stream: Pull | null = null;
-    const need = (file: string): HttpRequest => {
-      if (!req) throw failOf(`${id}/${file}`)(fsError("EINVAL", `write the request to ${id}/ctl first`));
-      return req;
-    };
-    /** Sends the request (with the upload stream, if the body is being written). */
-    const begin = (r: HttpRequest): Promise<Sent> => {
-      if (!answer) {
-        // The time limit covers the answer's head; a body stream may then take as long as it takes.
-        answer = this.send(r, abort.signal, upload ? toStream(upload, this.#o.budget) : undefined);
-        answer.then((s) => s.settled(), () => {});
-      }
-      return answer;
-    };
-    /** The answer: reading ends the upload, and sends the request if nothing did yet. */
-    const start = (file: string): Promise<Sent> => {
-      const r = need(file);
-      upload?.end();
-      return begin(r).catch((e) => { throw failOf(`${id}/${file}`)(e); });
-    };
-    const files: Conn["files"] = {
-      ctl: (flags: OpenFlags) => handle({
-        write: (data) => {
-          if (req) throw failOf(`${id}/ctl`)(fsError("EINVAL", "one request per connection: read clone again for another"));
-          try {
-            req = parseRequest(parseJson(data, "ctl"), false);
-          } catch (e) {
-            throw failOf(`${id}/ctl`)(e);
-          }
-          return data.length;
-        },
-        read: flags.read ? () => new TextEncoder().encode(req ? JSON.stringify({ url: req.url, method: req.method }) + "\n" : "") : undefined,
-      }),
-      status: () => {
-        let text: Uint8Array | null = null;
-        let at = 0;
-        return handle({
-          read: async (n) => {
-            if (!text) {
-              const { res, url } = await start("status");
-              text = jsonReply(this.head(res, url));
-            }
-            const out = text.subarray(at, at + n);
-            at += out.length;
-            return out;
-          },
-        });
-      },
-      body: (flags: OpenFlags) => {
-        let wrote = false;
-        return handle({
-          write: flags.write ? (data) => {
-            const r = need("body");
-            const f = failOf(`${id}/body`);
-            if (r.method === "GET" || r.method === "HEAD") throw f(fsError("EINVAL", `a ${r.method} request has no body`));
-            if ((answer && !upload) || upload?.ended) throw f(fsError("EINVAL", "the request was sent: the body can no longer grow"));
-            upload ??= new Pipe();
-            wrote = true;
-            upload.push(data.slice());
-            // The request goes out with the first bytes, so the server reads while the agent writes.
-            begin(r).catch(() => {});
-            // Backpressure: past 1 MiB in flight, the write waits for the network to take it.
-            return upload.buffered > MiB ? upload.below(MiB / 4).then(() => data.length) : data.length;
-          } : undefined,
-          read: flags.read ? async (n) => {
-            if (!pull) {
-              const { res } = await start("body");
-              if (!res.body) return new Uint8Array(0);
-              if (!pull) {
-                stream = new Pull(res.body);
-                pull = scrubbed(stream, this.#secrets);
-              }
-            }
-            try {
-              const b = await pull(n);
-              this.#o.budget?.charge("bytes", b.length);
-              return b;
-            } catch (e) {
-              throw failOf(`${id}/body`)(netError(e, false, 0, `${id}/body`));
-            }
-          } : undefined,
-          close: () => {
-            if (wrote) upload?.end();
-          },
-        });
-      },
-    };
-    return { files, close: () => { stream?.cancel(); abort.abort(fsError("ECANCELED", "the connection was closed")); } };
-  }
-}
-
-/** Reads a body through the secrets scrubber, so a value the server echoes never reaches the agent. */
-function scrubbed(pull: Pull, secrets: Secrets): (n: number) => Promise<Uint8Array> {
-  if (!secrets.size) return async (n) => pull.read(n);
-  const s = secrets.scrubber();
-  let pending: Uint8Array = new Uint8Array(0);
-  let done = false;
-  return async (n) => {
-    while (!pending.length && !done) {
-      const b = await pull.read(Math.max(n, 1 << 16));
-      if (!b.length) {
-        done = true;
-        pending = s.end();
-      } else pending = s.push(b);
-    }
-    const out = pending.subarray(0, n);
-    pending = pending.subarray(out.length);
-    return out;
-  };
-}
-
-/** The upload pipe as a request body stream, charging the byte budget. */
-function toStream(p: Pipe, budget?: Budget): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const b = await p.read(1 << 16);
-      if (!b.length) c.close();
-      else {
-        budget?.charge("bytes", b.length);
-        c.enqueue(b);
-      }
-    },
-  });
 }
