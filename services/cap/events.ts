@@ -26,7 +26,7 @@ export function report(ctx: CapContext, cap: string, fileName: string, e: unknow
   const code = e instanceof FsError ? e.code : fallback;
   const raw = e instanceof FsError ? reasonOf(e) : e instanceof Error ? e.message : String(e);
   const reason = ctx.scrub(raw);
-  const out = fsError(code, reason);
+  const out = fsError(code, reason, { path: `/cap/${cap}/${fileName}` });
   (out as { reported?: boolean }).reported = true;
   try {
     ctx.events({ ts: Date.now(), event: "cap.error", cap, file: fileName, errno: code, reason });
