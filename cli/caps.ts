@@ -3,6 +3,7 @@
 // hands the flags over and calls applyCaps. No --cap, no /cap/*.
 import type { Namespace } from "../runtime/namespace.ts";
 import { nodeResolve } from "../services/cap/dns-node.ts";
+import { pinnedFetch } from "../services/cap/fetch-node.ts";
 import { grantCaps, type CapGrants, type Granted } from "../services/cap/grant.ts";
 import { parseHosts } from "../services/cap/hosts.ts";
 import type { Secret } from "../services/cap/secrets.ts";
@@ -118,7 +119,7 @@ export function capGrants(a: CapArgs, env: Record<string, string | undefined> = 
 export function applyCaps(ns: Namespace, a: CapArgs): Granted {
   const { grants, secrets } = capGrants(a);
   try {
-    return grantCaps(ns, grants, { secrets, resolve: nodeResolve });
+    return grantCaps(ns, grants, { secrets, resolve: nodeResolve, fetchFor: pinnedFetch });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -11,7 +11,7 @@
 import { isPromise, type FileHandle, type FileService } from "../../runtime/types.ts";
 import { Budget, type BudgetLimits, type Namespace } from "../../runtime/namespace.ts";
 import type { CapContext, EventSink } from "./events.ts";
-import { parseHosts, type Resolver } from "./hosts.ts";
+import { parseHosts, type HostGrant, type Resolver } from "./hosts.ts";
 import { HttpCap } from "./http.ts";
 import { LlmCap } from "./llm.ts";
 import { providerFrom, type LlmProvider } from "./llm-provider.ts";
@@ -36,6 +36,8 @@ export interface GrantOptions {
   /** Where cap.error lines go; by default appended to the namespace's /logs/events.jsonl. */
   events?: EventSink;
   fetch?: typeof fetch;
+  /** A fetch made for one grant (Node: fetch-node.ts's pinnedFetch, which checks the address it connects to). */
+  fetchFor?: (grant: HostGrant) => typeof fetch;
   wsConnect?: WsConnect;
 }
 
@@ -56,9 +58,10 @@ export function grantCaps(ns: Namespace, grants: CapGrants, o: GrantOptions = {}
 
   if (grants.http) {
     const g = grants.http;
+    const grant: HostGrant = { patterns: parseHosts(g.hosts), resolve: o.resolve };
     mount("http", new HttpCap({
-      grant: { patterns: parseHosts(g.hosts), resolve: o.resolve }, secrets, timeoutMs: g.timeoutMs, maxReply: g.maxReply,
-      budget: budget("http", g.budget), fetch: o.fetch, ctx,
+      grant, secrets, timeoutMs: g.timeoutMs, maxReply: g.maxReply,
+      budget: budget("http", g.budget), fetch: o.fetchFor?.(grant) ?? o.fetch, ctx,
     }).service());
   }
   if (grants.ws) {

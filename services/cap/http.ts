@@ -96,6 +96,7 @@ export function netError(e: unknown, timedOut: boolean, ms: number, where: strin
   if (timedOut) return fsError("ETIMEDOUT", `${where}: no answer within ${ms} ms`);
   const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
   if (cause?.code === "ECONNRESET" || cause?.code === "UND_ERR_SOCKET") return fsError("ECONNRESET", `${where}: the connection was reset`);
+  if (cause?.code === "EACCES") return fsError("EACCES", `${where}: ${cause.message}; grant it by exact host:port`);
   const why = cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e);
   return fsError("ECONNREFUSED", `${where}: cannot connect (${why})`);
 }
