@@ -91,6 +91,7 @@ export function httpConn(cap: HttpCap, id: number, failOf: (file: string) => (e:
           try {
             const b = await pull(n);
             cap.budget?.charge("bytes", b.length);
+            if (!b.length) answer?.then((s) => s.finished(), () => {});
             return b;
           } catch (e) {
             throw failOf(`${id}/body`)(netError(e, false, 0, `${id}/body`));

@@ -50,7 +50,10 @@ export interface Sent {
   res: Response;
   url: URL;
   timedOut(): boolean;
+  /** The head arrived: the time limit stops. */
   settled(): void;
+  /** The body was read: the caller's signal is let go too. */
+  finished(): void;
 }
 
 /** Validates a request object (for `fetch` with a body, for N/ctl without). */
@@ -149,8 +152,8 @@ export class HttpCap {
     };
     try {
       const got = await this.#hops(req, url, headers, both.signal, () => timedOut, stream);
-      // The caller's abort (closing the handle) still reaches a body being read.
-      return { ...got, timedOut: () => timedOut, settled: () => clearTimeout(timer) };
+      // The caller's abort (closing the handle) still reaches a body being read, until `finished`.
+      return { ...got, timedOut: () => timedOut, settled: () => clearTimeout(timer), finished: settled };
     } catch (e) {
       settled();
       throw e;
@@ -262,7 +265,7 @@ export class HttpCap {
     try {
       body = await this.readBody(res, this.#o.maxReply ?? 16 * MiB, `${req.method} ${url.host}`, sent.timedOut);
     } finally {
-      sent.settled();
+      sent.finished();
     }
     const out = this.head(res, url);
     body = this.#secrets.scrubBytes(body);

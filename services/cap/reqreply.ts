@@ -105,7 +105,9 @@ export class ReqReplyHandle implements FileHandle {
   close(): void {
     if (this.#closed) throw fsError("EBADF", "close: handle is closed");
     this.#closed = true;
-    this.#abort.abort(fsError("ECANCELED", "the handle was closed"));
+    // Only a request still in flight is aborted: aborting a finished fetch costs as much as the
+    // fetch itself (undici tears down what it kept for the request).
+    if (this.#pending && !this.#reply && !this.#error) this.#abort.abort(fsError("ECANCELED", "the handle was closed"));
   }
 }
 
