@@ -91,22 +91,31 @@ export class LlmCap {
       b.charge("calls", 1);
     }
     const ms = this.#o.timeoutMs ?? 120_000;
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(fsError("ETIMEDOUT", `${this.#o.provider.name}: no answer within ${ms} ms`)), ms);
-    const both = AbortSignal.any([signal, timeout.signal]);
+    // One controller for the caller's signal and the time limit, let go when the call ends (an
+    // abort reaching a finished fetch costs as much as the fetch).
+    const both = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      both.abort(fsError("ETIMEDOUT", `${this.#o.provider.name}: no answer within ${ms} ms`));
+    }, ms);
+    const follow = (): void => both.abort(signal.reason);
+    if (signal.aborted) follow();
+    else signal.addEventListener("abort", follow, { once: true });
     try {
-      const reply = await this.#o.provider.complete(req, { signal: both, onDelta });
+      const reply = await this.#o.provider.complete(req, { signal: both.signal, onDelta });
       this.#spent.calls++;
       this.#spent.prompt_tokens += reply.usage.prompt_tokens;
       this.#spent.completion_tokens += reply.usage.completion_tokens;
       if (b) b.used.tokens += reply.usage.prompt_tokens + reply.usage.completion_tokens;
       return reply;
     } catch (e) {
-      if (timeout.signal.aborted) throw timeout.signal.reason;
+      if (timedOut) throw both.signal.reason;
       if (e instanceof FsError) throw e;
       throw fsError("EIO", `${this.#o.provider.name}: ${(e as Error).message}`);
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener("abort", follow);
     }
   }
 
