@@ -5,6 +5,7 @@
 //   captest stream URL               the body through clone → N/body; prints "bytes B ELAPSED_NS"
 //   captest llm PROMPT [MAX]         prints the model's text; "usage P C" on stderr
 //   captest llmloop N                N completions of "ping"; prints "ok N ELAPSED_NS"
+//   captest llmstream PROMPT         through clone → N/ctl, N/data: prints each delta read, then "|"
 //   captest sign CONTENT             prints the signed event
 //   captest publish CONTENT          prints "id ACCEPTED"
 //   captest query AUTHOR             prints one content per line, newest first
@@ -74,6 +75,25 @@ if (cmd == "http") {
   const t0 = monotonicNs();
   for (let i = 0; i < n; i++) if (llmComplete("ping") == null) die("llm");
   println("ok " + n.toString() + " " + (monotonicNs() - t0).toString());
+} else if (cmd == "llmstream") {
+  const clone = File.open("/cap/llm/clone", "r");
+  if (clone == null) die("clone");
+  const id = clone!.readText()!.trim();
+  const ctl = File.open("/cap/llm/" + id + "/ctl", "r+");
+  if (ctl == null) die("ctl");
+  if (!ctl!.writeText(a[1])) die("ctl write");
+  const data = File.open("/cap/llm/" + id + "/data", "r");
+  if (data == null) die("data");
+  while (true) {
+    const d = data!.read(65536);
+    if (d == null) die("data read");
+    if (d!.length == 0) break;
+    print(String.UTF8.decode(d!.slice().buffer) + "|");
+  }
+  println("");
+  data!.close();
+  ctl!.close();
+  clone!.close();
 } else if (cmd == "sign") {
   const e = nostrSign(1, a[1]);
   if (e == null) die("sign");

@@ -99,6 +99,16 @@ describe("a guest using /cap/*", () => {
     expect(spent.stderr).toBe("captest: llm: EDQUOT\n");
   });
 
+  it("llm: streams deltas through clone → N/ctl, N/data", async () => {
+    const r = await run({ llm: { provider: "offline" } }, "llmstream", "stream this");
+    expect(r.code).toBe(0);
+    const deltas = r.stdout.trimEnd().split("|").filter(Boolean);
+    expect(deltas.length).toBeGreaterThan(3);
+    expect(deltas.join("")).toMatch(/^SUMMARY: stream this\nVERDICT: GO\nREVIEW: ACCEPT\nSCORE: \d\n$/);
+    const bad = await run({ llm: { provider: "offline", budget: { tokens: 1 } } }, "llmloop", "2");
+    expect(bad.stderr).toBe("captest: llm: EDQUOT\n");
+  });
+
   it("ws: sends and receives whole messages, then closes", async () => {
     const r = await run({ ws: { hosts: `127.0.0.1:${wsPort}` } }, "ws", `ws://127.0.0.1:${wsPort}/`, "one", "two words");
     expect(r).toMatchObject({ code: 0, stdout: "echo one\necho two words\n" });
