@@ -36,7 +36,9 @@ export function httpConn(cap: HttpCap, id: number, failOf: (file: string) => (e:
     return begin(r).catch((e) => { throw failOf(`${id}/${file}`)(e); });
   };
   const files: Conn["files"] = {
-    ctl: (flags: OpenFlags) => handle({
+    ctl: (flags: OpenFlags) => {
+      let at = 0;
+      return handle({
       write: (data) => {
         if (req) throw failOf(`${id}/ctl`)(fsError("EINVAL", "one request per connection: read clone again for another"));
         try {
@@ -46,8 +48,15 @@ export function httpConn(cap: HttpCap, id: number, failOf: (file: string) => (e:
         }
         return data.length;
       },
-      read: flags.read ? () => new TextEncoder().encode(req ? JSON.stringify({ url: req.url, method: req.method }) + "\n" : "") : undefined,
-    }),
+      // Reading ctl shows the request (no headers: they may name secrets), then EOF.
+      read: flags.read ? (n) => {
+        const text = new TextEncoder().encode(req ? JSON.stringify({ url: req.url, method: req.method }) + "\n" : "");
+        const out = text.subarray(at, at + n);
+        at += out.length;
+        return out;
+      } : undefined,
+      });
+    },
     status: () => {
       let text: Uint8Array | null = null;
       let at = 0;

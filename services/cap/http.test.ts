@@ -365,3 +365,15 @@ describe("secrets in bodies", () => {
     s.close();
   });
 });
+
+describe("clone ctl", () => {
+  it("reading N/ctl shows the request once, then EOF", async () => {
+    const { ns } = setup();
+    const clone = await ns.open("/cap/http/clone", { read: true });
+    const n = dec(await readAll(clone)).trim();
+    const ctl = await ns.open(`/cap/http/${n}/ctl`, { read: true, write: true });
+    await ctl.write(enc(JSON.stringify({ url: at("/hello"), headers: { authorization: "x" } })));
+    expect(JSON.parse(dec(await readAll(ctl)))).toEqual({ url: at("/hello"), method: "GET" });
+    await clone.close();
+  });
+});
