@@ -102,7 +102,7 @@ export function namespaceEvents(ns: FileService): EventSink {
       }
     };
     try {
-      const h = ns.open("/logs/events.jsonl", { write: true, append: true });
+      const h = ns.open("/logs/events.jsonl", { write: true, append: true, create: true });
       if (isPromise(h)) h.then(write, () => {});
       else write(h);
     } catch {
