@@ -110,7 +110,7 @@ class RelayConn {
       const first = await once();
       // A relay that asked for AUTH after the event went out: answer it, then send again once.
       if (!first.ok && first.message.startsWith("auth-required") && this.#authed) {
-        await this.#authed;
+        await Promise.race([this.#authed, new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
         return await once();
       }
       return first;
@@ -121,7 +121,8 @@ class RelayConn {
 
   async req(id: string, filters: Filter[], sub: Sub, timeoutMs: number): Promise<void> {
     await this.open(timeoutMs);
-    if (this.#authed) await this.#authed;
+    // A relay that asked for AUTH gets its answer first; one that never confirms it is not waited for forever.
+    if (this.#authed) await Promise.race([this.#authed, new Promise((r) => setTimeout(r, timeoutMs))]);
     this.#subs.set(id, sub);
     this.#send(["REQ", id, ...filters]);
   }
