@@ -110,7 +110,7 @@ class RelayConn {
       const first = await once();
       // A relay that asked for AUTH after the event went out: answer it, then send again once.
       if (!first.ok && first.message.startsWith("auth-required") && this.#authed) {
-        await Promise.race([this.#authed, new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
+        await within(this.#authed, Math.max(1, deadline - Date.now()));
         return await once();
       }
       return first;
@@ -122,7 +122,7 @@ class RelayConn {
   async req(id: string, filters: Filter[], sub: Sub, timeoutMs: number): Promise<void> {
     await this.open(timeoutMs);
     // A relay that asked for AUTH gets its answer first; one that never confirms it is not waited for forever.
-    if (this.#authed) await Promise.race([this.#authed, new Promise((r) => setTimeout(r, timeoutMs))]);
+    if (this.#authed) await within(this.#authed, timeoutMs);
     this.#subs.set(id, sub);
     this.#send(["REQ", id, ...filters]);
   }
@@ -136,6 +136,12 @@ class RelayConn {
     this.#ws = null;
     this.#ready = null;
   }
+}
+
+/** Waits for `p`, or `ms` at most. */
+function within(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
 }
 
 let nextSub = 0;
