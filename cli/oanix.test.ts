@@ -12,7 +12,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function oanix(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [join(ROOT, "cli/oanix.ts"), ...args], { cwd: ROOT, timeout: 20_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [join(ROOT, "cli/oanix.ts"), ...args], { cwd: ROOT, timeout: 20_000, env: { ...process.env, OANIX_CACHE_DIR: join(tmp, "cache") } }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
     });
     if (stdin !== undefined) child.stdin!.end(stdin);

@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `oanix` command's entry, in plain JavaScript on purpose: Node strips TypeScript types with
+// a WebAssembly compiler that costs ~40 ms to load, so the first thing a run does is switch on
+// Node's compile cache (which keeps stripped and compiled modules on disk); after that, no
+// TypeScript is stripped again until it changes. Everything else lives in cli/main.ts.
+import module from "node:module";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+const cache = process.env.OANIX_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "oanix");
+module.enableCompileCache?.(join(cache, "node"));
+await import("./main.ts");
