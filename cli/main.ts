@@ -1,6 +1,7 @@
 // The `oanix` command: dispatches to one file per command, imported only when that command runs
 // (a plain `oanix run` never loads the edge client, nostr or the key). Exit status: the command's
 // own; 2 for a usage or setup error and 1 for a failure, each with one line on stderr.
+import { stderr, stdout } from "./output.ts";
 import { CommandError, UsageError } from "./usage.ts";
 
 interface Command {
@@ -30,15 +31,14 @@ try {
   const load = cmd === undefined ? undefined : Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (load) code = await (await load()).command(rest);
   else if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
-    process.stdout.write(HELP);
+    stdout(HELP);
     code = cmd === undefined ? 2 : 0;
   } else throw new UsageError(`unknown command "${cmd}" (try oanix --help)`);
 } catch (e) {
   if (e instanceof UsageError) code = 2;
   else if (e instanceof CommandError) code = 1;
   else throw e;
-  process.stderr.write(`oanix: ${e.message}\n`);
+  stderr(`oanix: ${e.message}\n`);
 }
-// Let buffered output reach the terminal, then stop even if stdin is still open.
-await new Promise((r) => process.stdout.write("", r));
+// Output is written synchronously (cli/output.ts): stop now, even if stdin is still open.
 process.exit(code);

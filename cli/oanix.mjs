@@ -4,9 +4,7 @@
 // Node's compile cache (which keeps stripped and compiled modules on disk); after that, no
 // TypeScript is stripped again until it changes. Everything else lives in cli/main.ts.
 import module from "node:module";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { cacheDir } from "./cache-dir.mjs";
 
-const cache = process.env.OANIX_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "oanix");
-module.enableCompileCache?.(join(cache, "node"));
+module.enableCompileCache?.(`${cacheDir()}/node`);
 await import("./main.ts");

@@ -1,44 +1,97 @@
 // Instrumented modules cached on disk, so a cold `oanix run` pays a compile, not an instrument.
-// An entry is named by the SHA-256 of the module's bytes and of the instrumenter's own source (a
-// changed instrumenter can never serve a stale rewrite), written atomically (temp file, rename),
-// and carries the SHA-256 of its payload: an entry that is truncated or altered is ignored and
-// rebuilt. A cache that cannot be written (read-only disk) only costs speed.
-import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+//
+// An entry is named by the SHA-256 of the module's bytes and a fingerprint of the instrumenter's
+// own source (a changed instrumenter can never serve a stale rewrite), is written atomically
+// (temp file, rename), and carries a checksum of its payload: an entry that is truncated or
+// altered is ignored and rebuilt. A cache that cannot be written (read-only disk) only costs speed.
+//
+// Hashing needs node:crypto, whose loading alone costs ~6 ms of a ~45 ms run, so a second, small
+// index maps a module file's identity (path, device, inode, size, mtime, ctime in ns) to its
+// content hash, as git's index and ccache's direct mode do. An identity is recorded only once the
+// file is older than the clock's granularity can blur (git's "racy" rule), so a file rewritten in
+// the same tick as it was indexed is hashed again, never mistaken for its old content.
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { ProgramError, loadProgram, type Program } from "../runtime/modules.ts";
 import { InstrumentError, instrument } from "../runtime/wasi/instrument.ts";
 
-const sha256 = (b: Uint8Array | string): Buffer => createHash("sha256").update(b).digest();
-
-let instrumenterId: string | undefined;
-/** Identifies the instrumenter: the hash of its source, so no version number can be forgotten. */
-function instrumenter(): string {
-  return (instrumenterId ??= sha256(readFileSync(new URL("../runtime/wasi/instrument.ts", import.meta.url))).toString("hex").slice(0, 16));
+/**
+ * A 64-bit checksum (two multiply-xor lanes over 32-bit words): detects a truncated or altered
+ * entry, not an adversary (who could write the cache could write anything). Word-wise, because
+ * it runs before the JIT has warmed up.
+ */
+export function checksum(b: Uint8Array): string {
+  const words = b.length >>> 2;
+  const w = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, words) : new Uint32Array(b.slice(0, words * 4).buffer);
+  let h1 = 0x811c9dc5 ^ b.length, h2 = 0x01000193;
+  for (let i = 0; i < words; i++) {
+    h1 = Math.imul(h1 ^ w[i]!, 0x01000193);
+    h2 = Math.imul(h2 ^ w[i]!, 0x5bd1e995) ^ (h2 >>> 13);
+  }
+  for (let i = words * 4; i < b.length; i++) h1 = Math.imul(h1 ^ b[i]!, 0x01000193);
+  return (h1 >>> 0).toString(16).padStart(8, "0") + (h2 >>> 0).toString(16).padStart(8, "0");
 }
 
-// Entry layout: sha256(payload) (32 bytes) | kind (1 byte) | payload.
+let instrumenterId: string | undefined;
+/**
+ * Identifies the instrumenter: the size and modification time (ns) of its source, so that any
+ * edit to it, however small, makes every entry a miss (no version number to forget to bump).
+ */
+export function instrumenter(): string {
+  if (instrumenterId === undefined) {
+    const st = statSync(new URL("../runtime/wasi/instrument.ts", import.meta.url), { bigint: true });
+    instrumenterId = `${st.size.toString(36)}.${st.mtimeNs.toString(36)}`;
+  }
+  return instrumenterId;
+}
+
+// Entry: checksum of payload (16 ASCII hex) | kind (1 byte) | payload.
 const RAW = 0; // the instrumenter does not understand this module: run the original bytes
 const INSTRUMENTED = 1;
+const HEAD = 17;
+/** How old a file must be before its identity is trusted to stand for its content. */
+const SETTLED_MS = 2000;
 
-/** The cache entry of a module: its SHA-256 (hex) and the instrumenter's. */
+/** The cache entry of a module: its SHA-256 (hex) and the instrumenter's fingerprint. */
 export function entryPath(dir: string, hash: string): string {
   return join(dir, "modules", `${hash}-${instrumenter()}.bin`);
 }
 
+/** loadProgram for a module file, with the instrumented bytes cached under `dir`. */
+export async function loadProgramFile(file: string, dir: string): Promise<Program> {
+  const path = resolve(file);
+  let st;
+  try {
+    st = statSync(path, { bigint: true });
+  } catch {
+    throw new ProgramError("cannot read the module");
+  }
+  if (!st.isFile()) throw new ProgramError("cannot read the module (not a file)");
+  const identity = `${path}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`;
+  const indexFile = join(dir, "modules", "by-file", `${checksum(new TextEncoder().encode(path))}.txt`);
+  const known = readIndex(indexFile, identity);
+  if (known) {
+    const p = await fromEntry(entryPath(dir, known), () => readFileSync(path));
+    if (p) return { ...p, hash: known };
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw new ProgramError("cannot read the module");
+  }
+  const program = await loadCachedProgram(bytes, dir);
+  if (Date.now() - Number(st.ctimeNs / 1_000_000n) > SETTLED_MS) atomicWrite(indexFile, `${identity}\n${program.hash}`);
+  return program;
+}
+
 /** loadProgram with a disk cache of the instrumented bytes under `dir`. */
 export async function loadCachedProgram(bytes: Uint8Array, dir: string): Promise<Program> {
-  const hash = sha256(bytes).toString("hex");
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256").update(bytes).digest("hex");
   const path = entryPath(dir, hash);
-  const hit = readEntry(path);
-  if (hit) {
-    try {
-      const module = await WebAssembly.compile((hit.kind === INSTRUMENTED ? hit.payload : bytes) as Uint8Array<ArrayBuffer>);
-      return { ...(await loadProgram(module)), hash };
-    } catch {
-      // A payload that passed its checksum but does not compile: rebuild it below.
-    }
-  }
+  const hit = await fromEntry(path, () => bytes);
+  if (hit) return { ...hit, hash };
   let original: WebAssembly.Module;
   try {
     original = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -52,31 +105,49 @@ export async function loadCachedProgram(bytes: Uint8Array, dir: string): Promise
   } catch (e) {
     if (!(e instanceof InstrumentError)) throw e;
   }
-  writeEntry(path, rewritten ? INSTRUMENTED : RAW, rewritten ?? new Uint8Array(0));
+  const payload = rewritten ?? new Uint8Array(0);
+  atomicWrite(path, Buffer.concat([Buffer.from(checksum(payload)), Buffer.of(rewritten ? INSTRUMENTED : RAW), payload]));
   const module = rewritten ? await WebAssembly.compile(rewritten as Uint8Array<ArrayBuffer>) : original;
   return { ...(await loadProgram(module)), hash };
 }
 
-function readEntry(path: string): { kind: number; payload: Uint8Array } | undefined {
+/** The program in a cache entry, or undefined when it is missing, corrupt or does not compile. */
+async function fromEntry(path: string, original: () => Uint8Array): Promise<Program | undefined> {
   let b: Buffer;
   try {
     b = readFileSync(path);
   } catch {
     return undefined;
   }
-  if (b.length < 33) return undefined;
-  const payload = b.subarray(33);
-  if (!sha256(payload).equals(b.subarray(0, 32))) return undefined;
-  const kind = b[32]!;
-  if (kind !== RAW && kind !== INSTRUMENTED) return undefined;
-  return { kind, payload };
+  if (b.length < HEAD) return undefined;
+  const payload = b.subarray(HEAD);
+  const kind = b[HEAD - 1];
+  if ((kind !== RAW && kind !== INSTRUMENTED) || b.toString("latin1", 0, HEAD - 1) !== checksum(payload)) return undefined;
+  try {
+    const module = await WebAssembly.compile((kind === INSTRUMENTED ? payload : original()) as Uint8Array<ArrayBuffer>);
+    return await loadProgram(module);
+  } catch {
+    return undefined; // a payload that passed its checksum but does not load: rebuilt by the caller
+  }
 }
 
-function writeEntry(path: string, kind: number, payload: Uint8Array): void {
+function readIndex(file: string, identity: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const nl = text.lastIndexOf("\n");
+  const hash = text.slice(nl + 1);
+  return text.slice(0, nl) === identity && /^[0-9a-f]{64}$/.test(hash) ? hash : undefined;
+}
+
+function atomicWrite(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     mkdirSync(join(path, ".."), { recursive: true });
-    writeFileSync(tmp, Buffer.concat([sha256(payload), Buffer.of(kind), payload]));
+    writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch {
     rmSync(tmp, { force: true });

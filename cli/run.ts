@@ -1,6 +1,5 @@
 // `oanix run`: one agent, its namespace built from the command line (or from the edge's registry
 // entry for an agent id), its output on the terminal.
-import { readFileSync } from "node:fs";
 import { ProgramError, type Program } from "../runtime/modules.ts";
 import { Namespace } from "../runtime/namespace.ts";
 import { spawn, type SpawnOptions } from "../runtime/process.ts";
@@ -9,7 +8,8 @@ import type { StdinReader } from "../runtime/wasi/host.ts";
 import { LogsService } from "../services/logs.ts";
 import { MemService } from "../services/mem.ts";
 import { TaskService } from "../services/task.ts";
-import { loadCachedProgram } from "./program-cache.ts";
+import { stderr, stdout } from "./output.ts";
+import { loadProgramFile } from "./program-cache.ts";
 import { reportingFailures } from "./report.ts";
 import { openSource, type Source } from "./sources.ts";
 import { UsageError, cacheDir } from "./usage.ts";
@@ -134,24 +134,18 @@ export function parseRunArgs(argv: string[]): RunArgs {
   return out;
 }
 
-const say = (line: string): void => void process.stderr.write(`oanix: ${line}\n`);
+const say = (line: string): void => stderr(`oanix: ${line}\n`);
 
 export async function runCommand(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(help());
+    stdout(help());
     return 0;
   }
   const a = parseRunArgs(argv);
   if (process.env.OANIX_TRACE === "1") a.trace = true;
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(a.module);
-  } catch {
-    throw new UsageError(`${a.module}: cannot read the module`);
-  }
   let program: Program;
   try {
-    program = await loadCachedProgram(bytes, cacheDir());
+    program = await loadProgramFile(a.module, cacheDir());
   } catch (e) {
     if (e instanceof ProgramError) throw new UsageError(`${a.module}: ${e.message}`);
     throw e;
@@ -172,9 +166,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     env: a.env,
     stdin: nodeStdin(),
     limits: { wallTimeMs: a.timeoutMs, memoryBytes: a.memoryBytes },
-    onStdout: (b) => process.stdout.write(b),
-    onStderr: (b) => process.stderr.write(b),
-    ...(a.trace ? { trace: (line: string) => void process.stderr.write(`${line}\n`) } : {}),
+    onStdout: stdout,
+    onStderr: stderr,
+    ...(a.trace ? { trace: (line: string) => stderr(`${line}\n`) } : {}),
   };
   const status = await spawn(program, options);
   task?.setStatus(status.code === 0 ? "succeeded" : "failed");

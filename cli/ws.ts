@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { decodeFrame, encodeFrame, FRAME_TYPE } from "../services/remote-wire.ts";
 import { edgeCredential } from "./credentials.ts";
+import { stdout } from "./output.ts";
 import { EdgeClient, edgeError, edgeOrigin } from "./edge-client.ts";
 import { CommandError, UsageError } from "./usage.ts";
 
@@ -273,7 +274,7 @@ Exit status: 0 done; 1 the edge refused or could not be reached (one line on std
 export async function wsCommand(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(help());
+    stdout(help());
     return name === undefined ? 2 : 0;
   }
   const sub = Object.hasOwn(SUBS, name) ? SUBS[name]! : undefined;
@@ -283,7 +284,7 @@ export async function wsCommand(argv: string[]): Promise<number> {
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === "--help" || a === "-h") {
-      process.stdout.write(`oanix ws ${sub.usage}\n\n${sub.help}\n\nOptions:\n${COMMON}`);
+      stdout(`oanix ws ${sub.usage}\n\n${sub.help}\n\nOptions:\n${COMMON}`);
       return 0;
     }
     if (a === "--") {
@@ -303,7 +304,7 @@ export async function wsCommand(argv: string[]): Promise<number> {
   if (args.length < sub.min || args.length > sub.max) throw new UsageError(`usage: oanix ws ${sub.usage}`);
   const json = "--json" in opts;
   const edge = new EdgeClient(edgeOrigin(opts["--edge"]), edgeCredential());
-  const out = (t: string | Uint8Array) => void process.stdout.write(t);
+  const out = stdout;
   await sub.run({
     edge, args, opts, json, out,
     show(answer, human) {
