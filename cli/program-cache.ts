@@ -58,7 +58,7 @@ export function entryPath(dir: string, hash: string): string {
 }
 
 /** loadProgram for a module file, with the instrumented bytes cached under `dir`. */
-export async function loadProgramFile(file: string, dir: string): Promise<Program> {
+export async function loadProgramFile(file: string, dir: string, settledMs = SETTLED_MS): Promise<Program> {
   const path = resolve(file);
   let st;
   try {
@@ -81,7 +81,7 @@ export async function loadProgramFile(file: string, dir: string): Promise<Progra
     throw new ProgramError("cannot read the module");
   }
   const program = await loadCachedProgram(bytes, dir);
-  if (Date.now() - Number(st.ctimeNs / 1_000_000n) > SETTLED_MS) atomicWrite(indexFile, `${identity}\n${program.hash}`);
+  if (Date.now() - Number(st.ctimeNs / 1_000_000n) > settledMs) atomicWrite(indexFile, `${identity}\n${program.hash}`);
   return program;
 }
 

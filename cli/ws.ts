@@ -53,7 +53,11 @@ const int = (v: string, flag: string): number => {
   return Number(v);
 };
 
-const date = (ms: unknown): string => (typeof ms === "number" ? new Date(ms).toISOString().replace(/\.\d+Z$/, "Z") : "-");
+/** A time from the edge (ms since the epoch, or decimal ns as a string) as ISO 8601. */
+const date = (t: unknown): string => {
+  const ms = typeof t === "number" ? t : typeof t === "string" && /^\d+$/.test(t) ? (t.length > 15 ? Number(BigInt(t) / 1_000_000n) : Number(t)) : NaN;
+  return Number.isFinite(ms) ? new Date(ms).toISOString().replace(/\.\d+Z$/, "Z") : typeof t === "string" ? t : "-";
+};
 const short = (hex: unknown): string => (typeof hex === "string" && hex.length > 16 ? `${hex.slice(0, 12)}…` : String(hex ?? "-"));
 
 type Entry = { name: string; type: string; stat?: { size?: number; mtime?: string } };
@@ -112,8 +116,7 @@ const SUBS: Record<string, Sub> = {
       } catch {
         throw new UsageError(`${src}: cannot read the file`);
       }
-      // An empty body is sent as no body at all: the edge then needs no payload hash.
-      const res = await c.edge.fetch("PUT", `${t.url}?parents=1`, body.length ? { body } : {});
+      const res = await c.edge.fetch("PUT", `${t.url}?parents=1`, { body });
       if (!res.ok) throw await edgeError(res, `put ${c.args[0]}`);
       const r = (await res.json()) as { path: string; stat: { size: number; version?: number } };
       c.show(r, () => `${t.name}${r.path}: ${r.stat.size} bytes, version ${r.stat.version ?? "-"}`);
@@ -176,9 +179,12 @@ const SUBS: Record<string, Sub> = {
       const q = new URLSearchParams();
       if (t.path) q.set("path", t.path);
       if (c.opts["--limit"] !== undefined) q.set("limit", String(int(c.opts["--limit"], "--limit")));
-      const r = await c.edge.json<{ versions?: Array<Record<string, unknown>> } & Record<string, unknown>>("GET", `/w/${t.name}/versions${q.size ? `?${q}` : ""}`);
-      const rows = (r.versions ?? r.history ?? []) as Array<Record<string, unknown>>;
-      c.show(r, () => rows.map((v) => Object.entries(v).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : String(x)}`).join("  ")).join("\n"));
+      const r = await c.edge.json<{ version: number; entries: Array<Record<string, unknown>> }>("GET", `/w/${t.name}/versions${q.size ? `?${q}` : ""}`);
+      c.show(r, () => r.entries.map((v) => {
+        const { version, time, actor, action, path, ...rest } = v;
+        const extra = Object.entries(rest).filter(([, x]) => x !== null && x !== undefined).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : String(x)}`);
+        return [String(version).padStart(6), date(time), short(actor), action, path ?? "", ...extra].join("  ");
+      }).join("\n"));
     },
   },
   snapshot: {
@@ -186,8 +192,8 @@ const SUBS: Record<string, Sub> = {
     async run(c) {
       const name = wsName(c.args[0]!);
       if (c.args[1] === undefined) {
-        const r = await c.edge.json<{ snapshots: Array<{ name: string; version: number; created?: number }> }>("GET", `/w/${name}/snapshots`);
-        c.show(r, () => r.snapshots.map((s) => `${s.name.padEnd(24)} version ${s.version}  ${date(s.created)}`).join("\n"));
+        const r = await c.edge.json<{ snapshots: Array<{ name: string; version: number; time?: string }> }>("GET", `/w/${name}/snapshots`);
+        c.show(r, () => r.snapshots.map((s) => `${s.name.padEnd(24)} version ${s.version}  ${date(s.time)}`).join("\n"));
         return;
       }
       const r = await c.edge.json<{ name: string; version: number }>("POST", `/w/${name}/snapshots`, { body: { name: c.args[1] } });

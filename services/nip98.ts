@@ -30,7 +30,8 @@ export function keySigner(secret: Uint8Array | string): Signer {
     pubkey,
     authorize(url, method, body) {
       const tags = [["u", url], ["method", method.toUpperCase()]];
-      if (body && body.length) tags.push(["payload", bodyHash(body)]);
+      // Every body is hashed, the empty one too: a streamed PUT of an empty file needs its tag.
+      if (body) tags.push(["payload", bodyHash(body)]);
       // Two requests in the same second must still be distinct events (single use): a nonce tag.
       tags.push(["nonce", (++last).toString(36) + Math.random().toString(36).slice(2, 10)]);
       const ev = finalizeEvent({ kind: 27235, created_at: Math.floor(Date.now() / 1000), tags, content: "" }, sk);
