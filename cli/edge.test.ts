@@ -28,8 +28,9 @@ interface Result { code: number; stdout: string; stderr: string; ms: number }
 function oanix(args: string[], o: { key?: string; env?: Record<string, string>; stdin?: string } = {}): Promise<Result> {
   const t = Date.now();
   return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, OANIX_EDGE: edge.url, OANIX_KEY: o.key ?? owner, OANIX_CACHE_DIR: join(tmp, "cache"), ...o.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, OANIX_EDGE: edge.url, OANIX_KEY: o.key ?? owner, OANIX_CACHE_DIR: join(tmp, "cache") };
     delete env.OANIX_TOKEN;
+    Object.assign(env, o.env);
     const child = execFile(process.execPath, [join(ROOT, "cli/oanix.mjs"), ...args], { cwd: tmp, env, timeout: 60_000, encoding: "utf8" }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr, ms: Date.now() - t });
     });
@@ -132,4 +133,88 @@ describe("oanix ws", () => {
     oneLine(await oanix(["ws", "ls", "--edge", "ftp://x"]), 2, /http\(s\) URL/);
     oneLine(await oanix(["ws", "ls"], { key: "not-a-key" }), 2, /OANIX_KEY: not a nostr secret key/);
   }, 60_000);
+});
+
+/** A signed JSON request to the edge, as the owner. */
+async function asOwner(method: string, path: string, body?: unknown): Promise<Response> {
+  const url = edge.url + path;
+  const bytes = body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(body));
+  return fetch(url, { method, ...(bytes ? { body: bytes } : {}), headers: { "content-type": "application/json", authorization: keySigner(owner).authorize(url, method, bytes) } });
+}
+
+const DEMO = join(AGENTS, "demo.wasm");
+const TASK = `/task=task:${join(ROOT, "agents/demo-task.json")}`;
+
+describe("oanix run with edge mounts, as a user meets it", () => {
+  it("a malformed OANIX_KEY fails at once, naming the key (not a 30 s hang)", async () => {
+    for (const key of ["not-a-key", "nsec1garbage", "0".repeat(64)]) {
+      const r = await oanix(["run", DEMO, "--mount", `/workspace=${edge.url}/w/${unique("k")}`], { key });
+      oneLine(r, 2, /OANIX_KEY: not a (nostr|valid secp256k1) secret key/);
+      expect(r.ms).toBeLessThan(10_000);
+    }
+  });
+
+  it("a bad mount URL is one line and exit 2, no stack trace", async () => {
+    for (const url of [`${edge.url}/notw/x`, `${edge.url}/w/`, `${edge.url}/w/a/b`, "http://[::1", `${edge.url}/w/x?y=1`]) {
+      oneLine(await oanix(["run", DEMO, "--mount", `/workspace=${url}`]), 2, /an edge workspace is http:\/\/HOST:PORT\/w\/NAME|not a URL/);
+    }
+  });
+
+  it("an unreachable edge is said before the agent starts, naming the mount", async () => {
+    const r = await oanix(["run", DEMO, "--mount", "/workspace=http://127.0.0.1:9/w/x"]);
+    oneLine(r, 2, /\/workspace \(http:\/\/127\.0\.0\.1:9\/w\/x\): the edge at http:\/\/127\.0\.0\.1:9 cannot be reached/);
+    expect(r.ms).toBeLessThan(10_000);
+  });
+
+  it("--ro on a workspace that does not exist fails and creates nothing", async () => {
+    const ws = unique("typo");
+    oneLine(await oanix(["run", DEMO, "--ro", `/workspace=${edge.url}/w/${ws}`, "--mount", TASK]), 2, new RegExp(`no workspace "${ws}".*read-only mount does not create it`));
+    expect((await asOwner("GET", `/w/${ws}`)).status).toBe(404);
+  });
+
+  it("a refused key is said once on stderr: which mount, why, whose it is and how to get access", async () => {
+    const ws = unique("theirs");
+    ok(await oanix(["ws", "create", ws]));
+    ok(await oanix(["ws", "put", `${ws}/a.txt`], { stdin: "words here" }));
+    const r = await oanix(["run", DEMO, "--mount", `/workspace=${edge.url}/w/${ws}`, "--mount", TASK], { key: stranger });
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.split("\n").filter((l) => l.includes(`/workspace (${edge.url}/w/${ws})`));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/EACCES/);
+    expect(lines[0]).toContain(`you are key ${strangerPub}`);
+    expect(lines[0]).toContain(`oanix ws grant ${ws} --pubkey ${strangerPub}`);
+  });
+
+  it("a token refused on write reaches the guest as EACCES and the terminal as one line", async () => {
+    const ws = unique("ro-token");
+    ok(await oanix(["ws", "create", ws]));
+    ok(await oanix(["ws", "put", `${ws}/a.txt`], { stdin: "some words" }));
+    const token = (JSON.parse(ok(await oanix(["ws", "grant", ws, "--rights", "r", "--json"])).stdout) as { token: string }).token;
+    const r = await oanix(["run", DEMO, "--mount", `/workspace=${edge.url}/w/${ws}`, "--mount", TASK], { env: { OANIX_TOKEN: token } });
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith(`oanix: /workspace (${edge.url}/w/${ws}): EACCES`));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/OANIX_TOKEN does not allow this/);
+  });
+});
+
+describe("oanix run --agent: the namespace from the edge's registry", () => {
+  it("mounts what the registry lists for the agent and runs on it", async () => {
+    const ws = unique("fed"), agent = unique("wordcount");
+    ok(await oanix(["ws", "create", ws]));
+    ok(await oanix(["ws", "put", `${ws}/notes.txt`], { stdin: "alpha beta beta gamma" }));
+    expect((await asOwner("PUT", `/registry/${agent}`, { mounts: { "/workspace": `${edge.url}/w/${ws}` } })).status).toBe(201);
+    const r = await oanix(["run", DEMO, "--agent", agent, "--mount", TASK]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/result\.json: \{"ok":true/) });
+    expect(ok(await oanix(["ws", "cat", `${ws}/manifest.json`])).stdout).toContain("notes.txt");
+  });
+
+  it("says which mount cannot be reached, and what the registry answered", async () => {
+    const agent = unique("broken");
+    expect((await asOwner("PUT", `/registry/${agent}`, { mounts: { "/workspace": `${edge.url}/w/${unique("fine")}`, "/data": "http://127.0.0.1:9/w/gone" } })).status).toBe(201);
+    oneLine(await oanix(["run", DEMO, "--agent", agent]), 2, new RegExp(`agent ${agent}: /data \\(http://127\\.0\\.0\\.1:9/w/gone\\): the edge at .* cannot be reached`));
+    oneLine(await oanix(["run", DEMO, "--agent", unique("nobody")]), 2, /agent nobody-\w+: ENOENT/);
+    oneLine(await oanix(["run", DEMO, "--agent", agent], { key: stranger }), 2, /agent broken-\w+: EACCES/);
+    oneLine(await oanix(["run", DEMO, "--agent", "bad/id"]), 2, /--agent takes an agent id/);
+  });
 });
