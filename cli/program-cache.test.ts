@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { Namespace } from "../runtime/namespace.ts";
 import { spawn } from "../runtime/process.ts";
 import { INSTRUMENT_MODULE } from "../runtime/wasi/instrument.ts";
@@ -30,7 +30,18 @@ describe("program cache", () => {
     expect(first.hash).toBe(sha(bytes));
     const entry = entryPath(dir, first.hash);
     const stored = readFileSync(entry);
+    // A hit compiles the stored module once: no validation of the original, no instrumenting.
+    const compile = vi.spyOn(WebAssembly, "compile");
     const again = await loadCachedProgram(bytes, dir);
+    expect(compile).toHaveBeenCalledTimes(1);
+    compile.mockClear();
+    const file = join(tmp, "settled.wasm");
+    writeFileSync(file, bytes);
+    await loadProgramFile(file, dir, -1); // records the file's identity
+    compile.mockClear();
+    expect((await loadProgramFile(file, dir, -1)).hash).toBe(first.hash);
+    expect(compile).toHaveBeenCalledTimes(1);
+    compile.mockRestore();
     expect(again.instrumented).toBe(true);
     expect(WebAssembly.Module.imports(again.module).some((i) => i.module === INSTRUMENT_MODULE)).toBe(true);
     expect(readFileSync(entry).equals(stored)).toBe(true);

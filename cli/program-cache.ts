@@ -22,7 +22,12 @@ import { InstrumentError, instrument } from "../runtime/wasi/instrument.ts";
  */
 export function checksum(b: Uint8Array): string {
   const words = b.length >>> 2;
-  const w = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, words) : new Uint32Array(b.slice(0, words * 4).buffer);
+  let aligned = b;
+  if (b.byteOffset % 4) {
+    aligned = new Uint8Array(words * 4); // a copy: Buffer#slice would be a view of the whole pool
+    aligned.set(b.subarray(0, words * 4));
+  }
+  const w = new Uint32Array(aligned.buffer, aligned.byteOffset, words);
   let h1 = 0x811c9dc5 ^ b.length, h2 = 0x01000193;
   for (let i = 0; i < words; i++) {
     h1 = Math.imul(h1 ^ w[i]!, 0x01000193);
