@@ -3,9 +3,12 @@
 // interleaved so that the machine's noise hits both alike. Target: OANIX ≤ 1.5× node:wasi.
 // Measured: the `oanix` bin (cli/oanix.mjs, as `npx oanix` and an installed `oanix` run it),
 // `node cli/oanix.ts` (a TypeScript entry: Node loads its type stripper before any cache is on),
-// and the first run with an empty cache (instrumenting, compiling and caching the module).
+// the bin without its bundle (OANIX_NO_BUNDLE=1: every module loaded as a file), and the first
+// run with an empty cache (instrumenting, compiling and caching the module, bundling the CLI in
+// the background). Besides wall time, each process's own CPU time (user + system, reported by a
+// preloaded module at exit) is recorded, which the machine's load disturbs far less.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,12 +18,18 @@ const ROOT = join(fileURLToPath(import.meta.url), "../..");
 const MODULE = join(ROOT, "agents/build/hello.wasm");
 const RUNS = Number(process.env.COLD_RUNS ?? 30);
 
-function time(args: string[], env: NodeJS.ProcessEnv): number {
+let cpuProbe = "";
+const cpu: Record<string, number[]> = {};
+
+/** Wall ms of one process; its CPU ms go to cpu[label] when a label is given. */
+function time(args: string[], env: NodeJS.ProcessEnv, label?: string): number {
   const t = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const r = spawnSync(process.execPath, label ? ["--import", cpuProbe, ...args] : args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   if (!String(r.stdout).includes("hello")) throw new Error(`${args.join(" ")} did not greet: ${r.stdout}`);
+  const used = /oanix-bench-cpu ([\d.]+)/.exec(String(r.stderr));
+  if (label && used) (cpu[label] ??= []).push(Number(used[1]));
   return ms;
 }
 
@@ -34,30 +43,34 @@ const round = (x: number): number => Math.round(x * 10) / 10;
 export async function run(): Promise<BenchResult[]> {
   const cache = mkdtempSync(join(tmpdir(), "oanix-cold-"));
   const env = { ...process.env, OANIX_CACHE_DIR: cache, NODE_NO_WARNINGS: "1" };
+  cpuProbe = join(cache, "cpu.mjs");
+  writeFileSync(cpuProbe, `process.on("exit", () => { const u = process.cpuUsage(); process.stderr.write("oanix-bench-cpu " + (u.user + u.system) / 1000 + "\\n"); });\n`);
   try {
     const bin = [join(ROOT, "cli/oanix.mjs"), "run", MODULE];
     const ts = [join(ROOT, "cli/oanix.ts"), "run", MODULE];
     const peer = [join(ROOT, "bench/node-wasi-run.mjs"), MODULE];
-    const first = time(bin, env); // empty cache: instrument, compile, store
-    const firstTs = (() => {
-      rmSync(cache, { recursive: true, force: true });
-      return time(ts, env);
-    })();
-    time(bin, env); // the bin's own compile cache entry
-    const t = { bin: [] as number[], ts: [] as number[], peer: [] as number[] };
+    const first = time(bin, env); // empty cache: instrument, compile, store; bundle in the background
+    for (let i = 0; i < 300 && !existsSync(join(cache, "cli", "current.json")); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!existsSync(join(cache, "cli", "current.json"))) throw new Error("the CLI bundle was not built (is esbuild installed?)");
+    const noBundle = { ...env, OANIX_NO_BUNDLE: "1" };
+    for (let i = 0; i < 2; i++) for (const [a, e] of [[bin, env], [ts, env], [bin, noBundle], [peer, env]] as const) time(a, e); // compile caches
+    const t = { bin: [] as number[], ts: [] as number[], files: [] as number[], peer: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
-      t.peer.push(time(peer, env));
-      t.bin.push(time(bin, env));
+      t.peer.push(time(peer, env, "peer"));
+      t.bin.push(time(bin, env, "bin"));
       t.ts.push(time(ts, env));
+      t.files.push(time(bin, noBundle));
     }
-    const [b, s, p] = [median(t.bin), median(t.ts), median(t.peer)];
+    const [b, s, f, p] = [median(t.bin), median(t.ts), median(t.files), median(t.peer)];
+    const [cb, cp] = [median(cpu.bin ?? [0]), median(cpu.peer ?? [0])];
     const iqr = (xs: number[]) => `${round(q(xs, 0.25))}–${round(q(xs, 0.75))}`;
     return [{
       name: "cold-run", unit: "ms", better: "lower",
       oanix: round(b), peers: { "node:wasi": round(p) },
       note: `whole process, exec to exit, median of ${RUNS} interleaved runs of hello.wasm (IQR: oanix ${iqr(t.bin)}, node:wasi ${iqr(t.peer)}); ` +
-        `oanix/node:wasi = ${(b / p).toFixed(2)}× (target ≤ 1.5×). node cli/oanix.ts: ${round(s)} ms (IQR ${iqr(t.ts)}). ` +
-        `First run with an empty cache: ${round(first)} ms (bin), ${round(firstTs)} ms (.ts entry).`,
+        `oanix/node:wasi = ${(b / p).toFixed(2)}× (target ≤ 1.5×). Best runs: oanix ${round(Math.min(...t.bin))}, node:wasi ${round(Math.min(...t.peer))}. ` +
+        `CPU time (user+system) medians: oanix ${round(cb)} ms, node:wasi ${round(cp)} ms (${(cb / cp).toFixed(2)}×). ` +
+        `Without the bundle (OANIX_NO_BUNDLE=1): ${round(f)} ms. node cli/oanix.ts: ${round(s)} ms (IQR ${iqr(t.ts)}). First run with an empty cache: ${round(first)} ms.`,
     }];
   } finally {
     rmSync(cache, { recursive: true, force: true });

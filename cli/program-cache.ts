@@ -10,10 +10,14 @@
 // content hash, as git's index and ccache's direct mode do. An identity is recorded only once the
 // file is older than the clock's granularity can blur (git's "racy" rule), so a file rewritten in
 // the same tick as it was indexed is hashed again, never mistaken for its old content.
+// A hit imports neither the instrumenter nor the validator: the entry was validated when it was
+// written, and its checksum says it is what was written.
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ProgramError, loadProgram, type Program } from "../runtime/modules.ts";
-import { InstrumentError, instrument } from "../runtime/wasi/instrument.ts";
+import type { Program } from "../runtime/modules.ts";
+
+/** The module file cannot be read (missing, a directory, no permission). */
+export class UnreadableModule extends Error {}
 
 /**
  * A 64-bit checksum (two multiply-xor lanes over 32-bit words): detects a truncated or altered
@@ -44,16 +48,19 @@ let instrumenterId: string | undefined;
  */
 export function instrumenter(): string {
   if (instrumenterId === undefined) {
-    const st = statSync(new URL("../runtime/wasi/instrument.ts", import.meta.url), { bigint: true });
+    // The checkout's root: set by the entry (cli/oanix.mjs), as a bundled copy of this file lives elsewhere.
+    const root = (globalThis as Record<symbol, URL | undefined>)[Symbol.for("oanix.root")] ?? new URL("..", import.meta.url);
+    const st = statSync(new URL("runtime/wasi/instrument.ts", root), { bigint: true });
     instrumenterId = `${st.size.toString(36)}.${st.mtimeNs.toString(36)}`;
   }
   return instrumenterId;
 }
 
-// Entry: checksum of payload (16 ASCII hex) | kind (1 byte) | payload.
+// Entry: checksum of payload (16 ASCII hex) | kind (1 byte) | 3 zero bytes | payload (at a
+// 4-byte boundary, so the checksum reads it as words without a copy).
 const RAW = 0; // the instrumenter does not understand this module: run the original bytes
 const INSTRUMENTED = 1;
-const HEAD = 17;
+const HEAD = 20;
 /** How old a file must be before its identity is trusted to stand for its content. */
 const SETTLED_MS = 2000;
 
@@ -69,9 +76,9 @@ export async function loadProgramFile(file: string, dir: string, settledMs = SET
   try {
     st = statSync(path, { bigint: true });
   } catch {
-    throw new ProgramError("cannot read the module");
+    throw new UnreadableModule("cannot read the module");
   }
-  if (!st.isFile()) throw new ProgramError("cannot read the module (not a file)");
+  if (!st.isFile()) throw new UnreadableModule("cannot read the module (not a file)");
   const identity = `${path}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`;
   const indexFile = join(dir, "modules", "by-file", `${checksum(new TextEncoder().encode(path))}.txt`);
   const known = readIndex(indexFile, identity);
@@ -83,7 +90,7 @@ export async function loadProgramFile(file: string, dir: string, settledMs = SET
   try {
     bytes = readFileSync(path);
   } catch {
-    throw new ProgramError("cannot read the module");
+    throw new UnreadableModule("cannot read the module");
   }
   const program = await loadCachedProgram(bytes, dir);
   if (Date.now() - Number(st.ctimeNs / 1_000_000n) > settledMs) atomicWrite(indexFile, `${identity}\n${program.hash}`);
@@ -97,6 +104,9 @@ export async function loadCachedProgram(bytes: Uint8Array, dir: string): Promise
   const path = entryPath(dir, hash);
   const hit = await fromEntry(path, () => bytes);
   if (hit) return { ...hit, hash };
+  const [{ ProgramError, loadProgram }, { InstrumentError, instrument }] = await Promise.all([
+    import("../runtime/modules.ts"), import("../runtime/wasi/instrument.ts"),
+  ]);
   let original: WebAssembly.Module;
   try {
     original = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -111,13 +121,13 @@ export async function loadCachedProgram(bytes: Uint8Array, dir: string): Promise
     if (!(e instanceof InstrumentError)) throw e;
   }
   const payload = rewritten ?? new Uint8Array(0);
-  atomicWrite(path, Buffer.concat([Buffer.from(checksum(payload)), Buffer.of(rewritten ? INSTRUMENTED : RAW), payload]));
+  atomicWrite(path, Buffer.concat([Buffer.from(checksum(payload)), Buffer.of(rewritten ? INSTRUMENTED : RAW, 0, 0, 0), payload]));
   const module = rewritten ? await WebAssembly.compile(rewritten as Uint8Array<ArrayBuffer>) : original;
   return { ...(await loadProgram(module)), hash };
 }
 
 /** The program in a cache entry, or undefined when it is missing, corrupt or does not compile. */
-async function fromEntry(path: string, original: () => Uint8Array): Promise<Program | undefined> {
+async function fromEntry(path: string, original: () => Uint8Array): Promise<Omit<Program, "hash"> | undefined> {
   let b: Buffer;
   try {
     b = readFileSync(path);
@@ -126,11 +136,11 @@ async function fromEntry(path: string, original: () => Uint8Array): Promise<Prog
   }
   if (b.length < HEAD) return undefined;
   const payload = b.subarray(HEAD);
-  const kind = b[HEAD - 1];
-  if ((kind !== RAW && kind !== INSTRUMENTED) || b.toString("latin1", 0, HEAD - 1) !== checksum(payload)) return undefined;
+  const kind = b[16];
+  if ((kind !== RAW && kind !== INSTRUMENTED) || b.toString("latin1", 0, 16) !== checksum(payload)) return undefined;
   try {
     const module = await WebAssembly.compile((kind === INSTRUMENTED ? payload : original()) as Uint8Array<ArrayBuffer>);
-    return await loadProgram(module);
+    return { module, instrumented: kind === INSTRUMENTED };
   } catch {
     return undefined; // a payload that passed its checksum but does not load: rebuilt by the caller
   }

@@ -1,6 +1,6 @@
 // `oanix run`: one agent, its namespace built from the command line (or from the edge's registry
 // entry for an agent id), its output on the terminal.
-import { ProgramError, type Program } from "../runtime/modules.ts";
+import type { Program } from "../runtime/modules.ts";
 import { Namespace } from "../runtime/namespace.ts";
 import { spawn, type SpawnOptions } from "../runtime/process.ts";
 import type { FileService } from "../runtime/types.ts";
@@ -9,9 +9,8 @@ import { LogsService } from "../services/logs.ts";
 import { MemService } from "../services/mem.ts";
 import { TaskService } from "../services/task.ts";
 import { stderr, stdout } from "./output.ts";
-import { loadProgramFile } from "./program-cache.ts";
-import { reportingFailures } from "./report.ts";
-import { openSource, type Source } from "./sources.ts";
+import { UnreadableModule, loadProgramFile } from "./program-cache.ts";
+import type { Source } from "./sources.ts";
 import { UsageError, cacheDir } from "./usage.ts";
 
 export { UsageError };
@@ -147,7 +146,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     program = await loadProgramFile(a.module, cacheDir());
   } catch (e) {
-    if (e instanceof ProgramError) throw new UsageError(`${a.module}: ${e.message}`);
+    if (e instanceof UnreadableModule || e instanceof (await import("../runtime/modules.ts")).ProgramError) throw new UsageError(`${a.module}: ${e.message}`);
     throw e;
   }
 
@@ -195,6 +194,8 @@ async function buildNamespace(mounts: MountArg[], context: string): Promise<{ ns
   const norm = (p: string) => "/" + p.split("/").filter(Boolean).join("/");
   const mounted = new Set(mounts.map((m) => norm(m.path)));
   for (const [path, make] of Object.entries(DEFAULTS)) if (!mounted.has(path)) ns.mount(path, make());
+  if (!mounts.length) return { ns };
+  const [{ openSource }, { reportingFailures }] = await Promise.all([import("./sources.ts"), import("./report.ts")]);
   const opened: Array<{ m: MountArg; src: Source }> = [];
   for (const m of mounts) opened.push({ m, src: await openSource(m.source, { readOnly: m.readOnly }) });
 
