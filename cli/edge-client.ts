@@ -25,6 +25,8 @@ export interface EdgeRequest {
 export class EdgeClient {
   readonly origin: string;
   readonly cred: Credential;
+  /** What a failure says it was doing ("cat demo/a.txt"); default the method and path. */
+  label?: string;
   constructor(origin: string, cred: Credential) {
     this.origin = origin;
     this.cred = cred;
@@ -53,7 +55,7 @@ export class EdgeClient {
   /** A request whose success is JSON; a failure is a CommandError with the edge's code and message. */
   async json<T = unknown>(method: string, path: string, r: EdgeRequest = {}): Promise<T> {
     const res = await this.fetch(method, path, r);
-    if (!res.ok) throw await edgeError(res, `${method} ${path}`);
+    if (!res.ok) throw await edgeError(res, this.label ?? `${method} ${path}`);
     if (res.status === 204) return {} as T;
     return (await res.json()) as T;
   }

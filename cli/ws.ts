@@ -182,7 +182,7 @@ const SUBS: Record<string, Sub> = {
       const r = await c.edge.json<{ version: number; entries: Array<Record<string, unknown>> }>("GET", `/w/${t.name}/versions${q.size ? `?${q}` : ""}`);
       c.show(r, () => r.entries.map((v) => {
         const { version, time, actor, action, path, ...rest } = v;
-        const extra = Object.entries(rest).filter(([, x]) => x !== null && x !== undefined).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : String(x)}`);
+        const extra = Object.entries(rest).filter(([, x]) => x !== null && x !== undefined && x !== false).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : String(x)}`);
         return [String(version).padStart(6), date(time), short(actor), action, path ?? "", ...extra].join("  ");
       }).join("\n"));
     },
@@ -310,6 +310,7 @@ export async function wsCommand(argv: string[]): Promise<number> {
   if (args.length < sub.min || args.length > sub.max) throw new UsageError(`usage: oanix ws ${sub.usage}`);
   const json = "--json" in opts;
   const edge = new EdgeClient(edgeOrigin(opts["--edge"]), edgeCredential());
+  edge.label = [name, ...args].join(" ");
   const out = stdout;
   await sub.run({
     edge, args, opts, json, out,
