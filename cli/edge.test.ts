@@ -1,7 +1,7 @@
 // The CLI against a real local edge (`wrangler dev`, offline): `oanix ws`, remote mounts as a user
 // meets them (bad keys, bad URLs, refusals, read-only mounts), and `oanix run --agent`.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -207,6 +207,15 @@ describe("oanix run --agent: the namespace from the edge's registry", () => {
     const r = await oanix(["run", DEMO, "--agent", agent, "--mount", TASK]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/result\.json: \{"ok":true/) });
     expect(ok(await oanix(["ws", "cat", `${ws}/manifest.json`])).stdout).toContain("notes.txt");
+    // A --mount at a registry path replaces the registry's mount there.
+    const local = join(tmp, "local-ws");
+    mkdirSync(local, { recursive: true });
+    writeFileSync(join(local, "here.txt"), "local words");
+    ok(await oanix(["ws", "rm", `${ws}/manifest.json`]));
+    const l = await oanix(["run", DEMO, "--agent", agent, "--mount", TASK, "--mount", `/workspace=dir:${local}`]);
+    expect(l.code).toBe(0);
+    expect(readFileSync(join(local, "manifest.json"), "utf8")).toContain("here.txt");
+    oneLine(await oanix(["ws", "cat", `${ws}/manifest.json`]), 1, /ENOENT/);
   });
 
   it("says which mount cannot be reached, and what the registry answered", async () => {

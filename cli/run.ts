@@ -152,8 +152,10 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const mounts = [...a.mounts];
   if (a.agent) {
+    // The registry's mounts, except where the command line mounts something at the same path.
     const { registryMounts } = await import("./registry.ts");
-    mounts.unshift(...(await registryMounts(a.agent, a.edge)));
+    const given = new Set(a.mounts.map((m) => normPath(m.path)));
+    mounts.unshift(...(await registryMounts(a.agent, a.edge)).filter((m) => !given.has(normPath(m.path))));
   }
   const { ns, task } = await buildNamespace(mounts, a.agent ? `agent ${a.agent}: ` : "");
 
@@ -189,9 +191,11 @@ const DEFAULTS: Record<string, () => FileService> = {
 };
 
 /** The namespace: the given mounts, then in-memory defaults where nothing was mounted. */
+const normPath = (p: string): string => "/" + p.split("/").filter(Boolean).join("/");
+
 async function buildNamespace(mounts: MountArg[], context: string): Promise<{ ns: Namespace; task?: TaskService }> {
   const ns = new Namespace();
-  const norm = (p: string) => "/" + p.split("/").filter(Boolean).join("/");
+  const norm = normPath;
   const mounted = new Set(mounts.map((m) => norm(m.path)));
   for (const [path, make] of Object.entries(DEFAULTS)) if (!mounted.has(path)) ns.mount(path, make());
   if (!mounts.length) return { ns };
