@@ -1,7 +1,7 @@
 // The CLI bundle (cli/bundle.ts) and the entry's use of it (cli/oanix.mjs): used only while
 // every input is unchanged, rebuilt in the background when stale, never a reason to fail a run.
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -48,6 +48,25 @@ describe("CLI bundle", () => {
     for (let i = 0; i < 300 && current(cache).entry === m.entry; i++) await new Promise((res) => setTimeout(res, 100));
     expect(current(cache).entry).not.toBe(m.entry); // rebuilt in the background
     expect(existsSync(current(cache).entry)).toBe(true);
+  }, 60_000);
+
+  it("starts one background build at a time (a marker younger than a minute holds others back)", async () => {
+    const cache = join(tmp, "d");
+    const m = await buildBundle(cache);
+    const stale = { ...m, inputs: m.inputs.map(([p, size, mtime], i) => [p, i === 0 ? size + 1 : size, mtime] as [string, number, number]) };
+    writeFileSync(join(cache, "cli", "current.json"), JSON.stringify(stale));
+    const marker = join(cache, "cli", "building");
+    writeFileSync(marker, "someone else");
+    expect(await hello(cache)).toMatchObject({ code: 0, stdout: "hello\n" });
+    await new Promise((res) => setTimeout(res, 3000));
+    expect(current(cache).entry).toBe(m.entry); // not rebuilt: another build is under way
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(marker, old, old);
+    expect(await hello(cache)).toMatchObject({ code: 0, stdout: "hello\n" });
+    for (let i = 0; i < 300 && current(cache).entry === m.entry; i++) await new Promise((res) => setTimeout(res, 100));
+    expect(current(cache).entry).not.toBe(m.entry);
+    for (let i = 0; i < 50 && existsSync(marker); i++) await new Promise((res) => setTimeout(res, 100));
+    expect(existsSync(marker)).toBe(false);
   }, 60_000);
 
   it("a bundle whose file is gone or a garbled manifest only costs speed", async () => {

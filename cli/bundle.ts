@@ -54,15 +54,19 @@ export async function buildBundle(cache = cacheDir()): Promise<Manifest> {
   // Older builds go; a build still being written by another process (younger than a minute) stays.
   for (const d of readdirSync(base)) {
     const p = join(base, d);
-    if (d !== id && !d.startsWith("current.json") && Date.now() - statSync(p).mtimeMs > 60_000) rmSync(p, { recursive: true, force: true });
+    if (d !== id && !d.startsWith("current.json") && d !== "building" && Date.now() - statSync(p).mtimeMs > 60_000) rmSync(p, { recursive: true, force: true });
   }
   return manifest;
 }
 
 if (import.meta.main) {
+  const cache = process.argv[2] ?? cacheDir();
   try {
-    await buildBundle(process.argv[2]);
+    await buildBundle(cache);
+    rmSync(join(cache, "cli", "building"), { force: true });
   } catch {
-    process.exitCode = 1; // no esbuild, a read-only cache: runs stay on the unbundled path
+    // No esbuild, a read-only cache, inputs edited mid-build: runs stay on the unbundled path, and
+    // the marker the entry wrote (cli/oanix.mjs) keeps them from retrying for a minute.
+    process.exitCode = 1;
   }
 }

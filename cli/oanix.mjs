@@ -32,9 +32,19 @@ function freshBundle() {
   return undefined;
 }
 
+/** Starts cli/bundle.ts in the background, unless one started in the last minute (a marker file). */
 function rebuild() {
+  const { mkdirSync, statSync, writeFileSync } = process.getBuiltinModule("node:fs");
   const { spawn } = process.getBuiltinModule("node:child_process");
+  const marker = `${cache}/cli/building`;
   try {
+    if (Date.now() - statSync(marker).mtimeMs < 60_000) return;
+  } catch {
+    // no build under way
+  }
+  try {
+    mkdirSync(`${cache}/cli`, { recursive: true });
+    writeFileSync(marker, String(process.pid));
     spawn(process.execPath, [new URL("./bundle.ts", import.meta.url).pathname, cache], { detached: true, stdio: "ignore" }).unref();
   } catch {
     // cannot start it: this run is only slower
