@@ -49,27 +49,30 @@ export async function run(): Promise<BenchResult[]> {
     const bin = [join(ROOT, "cli/oanix.mjs"), "run", MODULE];
     const ts = [join(ROOT, "cli/oanix.ts"), "run", MODULE];
     const peer = [join(ROOT, "bench/node-wasi-run.mjs"), MODULE];
+    const lean = [join(ROOT, "bench/node-wasi-lean.mjs"), MODULE];
     const first = time(bin, env); // empty cache: instrument, compile, store; bundle in the background
     for (let i = 0; i < 300 && !existsSync(join(cache, "cli", "current.json")); i++) await new Promise((r) => setTimeout(r, 100));
     if (!existsSync(join(cache, "cli", "current.json"))) throw new Error("the CLI bundle was not built (is esbuild installed?)");
     const noBundle = { ...env, OANIX_NO_BUNDLE: "1" };
-    for (let i = 0; i < 2; i++) for (const [a, e] of [[bin, env], [ts, env], [bin, noBundle], [peer, env]] as const) time(a, e); // compile caches
-    const t = { bin: [] as number[], ts: [] as number[], files: [] as number[], peer: [] as number[] };
+    for (let i = 0; i < 2; i++) for (const [a, e] of [[bin, env], [ts, env], [bin, noBundle], [peer, env], [lean, env]] as const) time(a, e); // compile caches
+    const t = { bin: [] as number[], ts: [] as number[], files: [] as number[], peer: [] as number[], lean: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       t.peer.push(time(peer, env, "peer"));
+      t.lean.push(time(lean, env, "lean"));
       t.bin.push(time(bin, env, "bin"));
       t.ts.push(time(ts, env));
       t.files.push(time(bin, noBundle));
     }
-    const [b, s, f, p] = [median(t.bin), median(t.ts), median(t.files), median(t.peer)];
-    const [cb, cp] = [median(cpu.bin ?? [0]), median(cpu.peer ?? [0])];
+    const [b, s, f, p, l] = [median(t.bin), median(t.ts), median(t.files), median(t.peer), median(t.lean)];
+    const [cb, cp, cl] = [median(cpu.bin ?? [0]), median(cpu.peer ?? [0]), median(cpu.lean ?? [0])];
     const iqr = (xs: number[]) => `${round(q(xs, 0.25))}–${round(q(xs, 0.75))}`;
     return [{
       name: "cold-run", unit: "ms", better: "lower",
-      oanix: round(b), peers: { "node:wasi": round(p) },
+      oanix: round(b), peers: { "node:wasi": round(p), "node:wasi (lean)": round(l) },
       note: `whole process, exec to exit, median of ${RUNS} interleaved runs of hello.wasm (IQR: oanix ${iqr(t.bin)}, node:wasi ${iqr(t.peer)}); ` +
         `oanix/node:wasi = ${(b / p).toFixed(2)}× (target ≤ 1.5×). Best runs: oanix ${round(Math.min(...t.bin))}, node:wasi ${round(Math.min(...t.peer))}. ` +
-        `CPU time (user+system) medians: oanix ${round(cb)} ms, node:wasi ${round(cp)} ms (${(cb / cp).toFixed(2)}×). ` +
+        `node:wasi (lean) = bench/node-wasi-lean.mjs: ${(b / l).toFixed(2)}×. ` +
+        `CPU time (user+system) medians: oanix ${round(cb)} ms, node:wasi ${round(cp)} ms (${(cb / cp).toFixed(2)}×), lean ${round(cl)} ms (${(cb / cl).toFixed(2)}×). ` +
         `Without the bundle (OANIX_NO_BUNDLE=1): ${round(f)} ms. node cli/oanix.ts: ${round(s)} ms (IQR ${iqr(t.ts)}). First run with an empty cache: ${round(first)} ms.`,
     }];
   } finally {

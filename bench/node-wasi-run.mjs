@@ -1,5 +1,6 @@
-// The peer of bench/cold-run.ts: node:wasi running one WASI module as lean as it gets (compile,
-// instantiate, start), so the comparison measures what `oanix run` adds to a process.
+// The peer of bench/cold-run.ts: node:wasi running one WASI module as Node's documentation shows
+// it (builtins imported, compile, instantiate, start), so the comparison measures what `oanix run`
+// adds to a process. bench/node-wasi-lean.mjs is the same with every possible saving.
 import { readFileSync } from "node:fs";
 import { WASI } from "node:wasi";
 

@@ -7,11 +7,13 @@
 //   node cli/bundle.ts [CACHE_DIR]
 //
 // Publishing is atomic: the build goes to a fresh directory, then `current.json` is replaced by a
-// rename. The bundle is one file (lazily imported parts are wrapped, not split into chunks), so a
-// run that has started never needs the files of an older build, which are deleted at once.
+// rename. Lazily imported parts are split into chunks (one file would hoist their imports of
+// node:stream, node:os … into every run), and a run may still import a chunk of the build it
+// started from, so a replaced build is marked and deleted ten minutes later (a run imports its
+// lazy parts while it sets up, in its first second).
 // Installed packages are checked as one input, node_modules/.package-lock.json, which npm
 // rewrites on every install, instead of file by file.
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheDir } from "./cache-dir.mjs";
@@ -33,7 +35,7 @@ export async function buildBundle(cache = cacheDir()): Promise<Manifest> {
   const out = join(base, id);
   mkdirSync(out, { recursive: true });
   const r = await esbuild.build({
-    entryPoints: [join(ROOT, "cli/main.ts")], absWorkingDir: ROOT, bundle: true, splitting: false, format: "esm",
+    entryPoints: [join(ROOT, "cli/main.ts")], absWorkingDir: ROOT, bundle: true, splitting: true, format: "esm",
     platform: "node", target: "node24", outdir: out, outExtension: { ".js": ".mjs" }, metafile: true,
     logLevel: "silent", legalComments: "none",
   });
@@ -51,10 +53,15 @@ export async function buildBundle(cache = cacheDir()): Promise<Manifest> {
   const tmp = join(base, `current.json.${process.pid}.tmp`);
   writeFileSync(tmp, JSON.stringify(manifest));
   renameSync(tmp, join(base, "current.json"));
-  // Older builds go; a build still being written by another process (younger than a minute) stays.
+  // Replaced builds are marked, and deleted once marked for ten minutes; a build still being
+  // written by another process (younger than a minute) is left alone.
   for (const d of readdirSync(base)) {
     const p = join(base, d);
-    if (d !== id && !d.startsWith("current.json") && d !== "building" && Date.now() - statSync(p).mtimeMs > 60_000) rmSync(p, { recursive: true, force: true });
+    if (d === id || d.startsWith("current.json") || d === "building") continue;
+    const replaced = join(p, ".replaced");
+    if (existsSync(replaced)) {
+      if (Date.now() - statSync(replaced).mtimeMs > 10 * 60_000) rmSync(p, { recursive: true, force: true });
+    } else if (Date.now() - statSync(p).mtimeMs > 60_000) writeFileSync(replaced, id);
   }
   return manifest;
 }

@@ -12,8 +12,10 @@
 // the same tick as it was indexed is hashed again, never mistaken for its old content.
 // A hit imports neither the instrumenter nor the validator: the entry was validated when it was
 // written, and its checksum says it is what was written.
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+
+// node:fs as in cli/output.ts: its ES module facade would load Node's streams on every run.
+const { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = process.getBuiltinModule("node:fs") as typeof import("node:fs");
 import type { Program } from "../runtime/modules.ts";
 
 /** The module file cannot be read (missing, a directory, no permission). */
