@@ -190,13 +190,15 @@ const DEFAULTS: Record<string, () => FileService> = {
   "/logs": () => new LogsService(),
 };
 
-/** The namespace: the given mounts, then in-memory defaults where nothing was mounted. */
 const normPath = (p: string): string => "/" + p.split("/").filter(Boolean).join("/");
 
+/**
+ * The namespace: in-memory defaults where nothing is mounted, then the given mounts. Edge mounts
+ * report their failures on stderr (once each) and are probed before the guest starts.
+ */
 async function buildNamespace(mounts: MountArg[], context: string): Promise<{ ns: Namespace; task?: TaskService }> {
   const ns = new Namespace();
-  const norm = normPath;
-  const mounted = new Set(mounts.map((m) => norm(m.path)));
+  const mounted = new Set(mounts.map((m) => normPath(m.path)));
   for (const [path, make] of Object.entries(DEFAULTS)) if (!mounted.has(path)) ns.mount(path, make());
   if (!mounts.length) return { ns };
   const [{ openSource }, { reportingFailures }] = await Promise.all([import("./sources.ts"), import("./report.ts")]);
@@ -208,7 +210,7 @@ async function buildNamespace(mounts: MountArg[], context: string): Promise<{ ns
   for (const { m, src } of opened) {
     let service = src.service;
     if (src.remote) {
-      const label = `${context}${norm(m.path)} (${src.remote.url})`;
+      const label = `${context}${normPath(m.path)} (${src.remote.url})`;
       const { accessHint } = await import("./access.ts");
       service = reportingFailures(service, { label, say, hint: (e) => accessHint(e, src.remote!) });
       probes.push(src.remote.probe(service).catch((e: Error & { code?: string }) => {
@@ -218,7 +220,7 @@ async function buildNamespace(mounts: MountArg[], context: string): Promise<{ ns
       }));
     }
     ns.mount(m.path, service, { access: m.readOnly ? "ro" : "rw" });
-    if (src.task && norm(m.path) === "/task") task = src.task;
+    if (src.task && normPath(m.path) === "/task") task = src.task;
   }
   await Promise.all(probes);
   return { ns, task };
