@@ -20,6 +20,7 @@ export function edgeOrigin(flag?: string): string {
 export interface EdgeRequest {
   body?: Uint8Array | string | object;
   headers?: Record<string, string>;
+  signal?: AbortSignal;
 }
 
 export class EdgeClient {
@@ -45,7 +46,7 @@ export class EdgeClient {
     }
     headers.authorization = this.cred.signer ? this.cred.signer.authorize(url, method, body) : `Bearer ${this.cred.token}`;
     try {
-      return await fetch(url, { method, headers, ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}) });
+      return await fetch(url, { method, headers, ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}), ...(r.signal ? { signal: r.signal } : {}) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
       throw new CommandError(`the edge at ${this.origin} cannot be reached (${cause}); start one with npm start, or pass --edge URL`);

@@ -16,7 +16,8 @@ const ownerPub = keySigner(owner).pubkey, strangerPub = keySigner(stranger).pubk
 let edge: Edge;
 
 beforeAll(async () => {
-  edge = await startEdge({ persistTo: join(tmp, "state") });
+  // The stranger is the edge's admin (as the key that runs `npm start` is), so it may see owners.
+  edge = await startEdge({ persistTo: join(tmp, "state"), adminPubkeys: [strangerPub] });
 }, 90_000);
 afterAll(async () => {
   await edge?.stop();
@@ -182,6 +183,7 @@ describe("oanix run with edge mounts, as a user meets it", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/EACCES/);
     expect(lines[0]).toContain(`you are key ${strangerPub}`);
+    expect(lines[0]).toContain(`belongs to key ${ownerPub}`); // the edge lists owners to its admin key
     expect(lines[0]).toContain(`oanix ws grant ${ws} --pubkey ${strangerPub}`);
   });
 

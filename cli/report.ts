@@ -14,10 +14,18 @@ export interface Reporter {
   label: string;
   say(line: string): void;
   /** What to add to the line (how to get access, say). */
-  hint?(e: FsError): string | undefined;
+  hint?(e: FsError): string | undefined | Promise<string | undefined>;
 }
 
 /** The service, reporting each distinct failure (code and message) once through `r.say`. */
+/** Lines whose hint is still being looked up. */
+const pending: Promise<void>[] = [];
+
+/** Resolves once every failure reported so far has been said (call before exiting). */
+export async function allSaid(): Promise<void> {
+  while (pending.length) await Promise.all(pending.splice(0));
+}
+
 export function reportingFailures<S extends FileService>(service: S, r: Reporter): S {
   const said = new Set<string>();
   const report = (e: unknown): void => {
@@ -25,8 +33,10 @@ export function reportingFailures<S extends FileService>(service: S, r: Reporter
     const key = e.message;
     if (said.has(key)) return;
     said.add(key);
+    const line = (hint?: string) => r.say(`${r.label}: ${e.message}${hint ? ` (${hint})` : ""}`);
     const hint = r.hint?.(e);
-    r.say(`${r.label}: ${e.message}${hint ? ` (${hint})` : ""}`);
+    if (hint instanceof Promise) pending.push(hint.then(line, () => line()));
+    else line(hint);
   };
   const wrap = <T extends object>(target: T, isService: boolean): T =>
     new Proxy(target, {

@@ -172,6 +172,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...(a.trace ? { trace: (line: string) => stderr(`${line}\n`) } : {}),
   };
   const status = await spawn(program, options);
+  if (a.mounts.length || a.agent) await (await import("./report.ts")).allSaid();
   task?.setStatus(status.code === 0 ? "succeeded" : "failed");
   if (status.message) say(status.message);
   if (task) {
@@ -222,7 +223,11 @@ async function buildNamespace(mounts: MountArg[], context: string): Promise<{ ns
     ns.mount(m.path, service, { access: m.readOnly ? "ro" : "rw" });
     if (src.task && normPath(m.path) === "/task") task = src.task;
   }
-  await Promise.all(probes);
+  try {
+    await Promise.all(probes);
+  } finally {
+    await (await import("./report.ts")).allSaid();
+  }
   return { ns, task };
 }
 
