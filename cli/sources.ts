@@ -1,9 +1,11 @@
 // Mount sources named on the command line: mem:, dir:HOSTDIR, task:SPEC.json, http(s)://HOST/w/NAME.
-// Each kind's code is imported only when a mount of that kind is asked for.
+// The host directory and edge kinds are imported only when a mount of that kind is asked for
+// (memory and task services are part of every run anyway).
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { FileService } from "../runtime/types.ts";
-import type { TaskService } from "../services/task.ts";
+import { MemService } from "../services/mem.ts";
+import { TaskService } from "../services/task.ts";
 import { UsageError } from "./usage.ts";
 
 export { UsageError };
@@ -23,7 +25,6 @@ export async function openSource(source: string, opts: { readOnly: boolean }): P
   switch (kind) {
     case "mem": {
       if (arg) throw new UsageError(`mem: takes no argument (got "${source}")`);
-      const { MemService } = await import("../services/mem.ts");
       return { service: new MemService() };
     }
     case "dir": {
@@ -53,7 +54,6 @@ export async function openSource(source: string, opts: { readOnly: boolean }): P
       } catch (e) {
         throw new UsageError(`task:${arg}: not valid JSON (${(e as Error).message})`);
       }
-      const { TaskService } = await import("../services/task.ts");
       const task = new TaskService(spec);
       return { service: task, task };
     }
