@@ -74,7 +74,7 @@ export const RUN_FLAGS: Record<string, RunFlag> = {
     },
   },
   "--edge": { value: "URL", help: "the edge holding the registry (default $OANIX_EDGE or http://127.0.0.1:8787)", apply: (o, v) => void (o.edge = v) },
-  "--trace": { help: "print each system call with its arguments, result and errno on stderr (or OANIX_TRACE=1)", apply: (o) => void (o.trace = true) },
+  "--trace": { help: "print each system call (arguments, result, errno) on stderr; or OANIX_TRACE=1", apply: (o) => void (o.trace = true) },
 };
 
 export function help(): string {
@@ -89,7 +89,7 @@ Runs a WASI agent in a namespace of file services. Without mounts it sees /task,
 
 Options:
 ${opts.join("\n")}
-  -h, --help              show this help
+  -h, --help            show this help
 
 Sources:
   mem:                  an empty in-memory tree
