@@ -72,7 +72,8 @@ describe("oanix ws", () => {
     expect(json.entries.map((e) => e.name).sort()).toEqual(["docs", "empty"]);
     ok(await oanix(["ws", "get", `${ws}/docs/b.txt`, join(tmp, "got.txt")]));
     expect(readFileSync(join(tmp, "got.txt"), "utf8")).toBe("from stdin\n");
-    ok(await oanix(["ws", "mv", `${ws}/docs/b.txt`, "docs/c.txt"]));
+    ok(await oanix(["ws", "mv", `${ws}/docs/b.txt`, `${ws}/docs/c.txt`]));
+    oneLine(await oanix(["ws", "mv", `${ws}/docs/c.txt`, "elsewhere/c.txt"]), 2, /mv works inside one workspace/);
     expect(ok(await oanix(["ws", "cat", `${ws}/docs/c.txt`])).stdout).toBe("from stdin\n");
     ok(await oanix(["ws", "rm", `${ws}/docs/c.txt`]));
     oneLine(await oanix(["ws", "cat", `${ws}/docs/c.txt`]), 1, /ENOENT/);

@@ -155,12 +155,13 @@ const SUBS: Record<string, Sub> = {
     },
   },
   mv: {
-    usage: "mv NAME/FROM TO", help: "rename atomically inside a workspace (TO is a path in the same workspace)", min: 2, max: 2,
+    usage: "mv NAME/FROM NAME/TO", help: "rename atomically inside one workspace", min: 2, max: 2,
     async run(c) {
       const from = target(c.args[0]!, true);
       const toSpec = c.args[1]!;
-      const to = toSpec.startsWith(`${from.name}/`) ? target(toSpec, true).path : toSpec.split("/").filter(Boolean).join("/");
-      if (!to) throw new UsageError(`"${toSpec}": name where to move it`);
+      const dest = target(toSpec, true);
+      if (dest.name !== from.name) throw new UsageError(`mv works inside one workspace ("${from.name}" and "${dest.name}"); copy with get and put`);
+      const to = dest.path;
       const res = await c.edge.fetch("POST", `/w/${from.name}/batch`, {
         body: encodeFrame({ ops: [{ op: "rename", from: from.path, to }], atomic: true }, []),
         headers: { "content-type": FRAME_TYPE },
