@@ -4,7 +4,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { addCapFlag, capGrants, emptyCapArgs } from "./caps.ts";
+import { capGrants } from "./cap-grants.ts";
+import { addCapFlag, emptyCapArgs } from "./caps.ts";
 import { UsageError } from "./sources.ts";
 
 const ROOT = join(import.meta.dirname, "..");

@@ -10,14 +10,26 @@ import { keySigner, newSecretKey, type Signer } from "./nip98.ts";
 export const configDir = (): string => process.env.OANIX_CONFIG_DIR ?? join(homedir(), ".config", "oanix");
 export const keyPath = (): string => join(configDir(), "key");
 
+/** The secret (hex) in `s`; anything else fails at once, naming `where` the key came from. */
 function parseSecret(s: string, where: string): string {
   const t = s.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(t)) return t.toLowerCase();
-  if (t.startsWith("nsec1")) {
-    const d = decode(t);
-    if (d.type === "nsec") return bytesToHex(d.data);
+  let hex: string | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(t)) hex = t.toLowerCase();
+  else if (t.startsWith("nsec1")) {
+    try {
+      const d = decode(t);
+      if (d.type === "nsec") hex = bytesToHex(d.data);
+    } catch {
+      // a mistyped nsec: said below
+    }
   }
-  throw new Error(`${where}: a nostr secret key is 64 hex digits or an nsec`);
+  if (!hex) throw new Error(`${where}: not a nostr secret key (64 hex digits or an nsec)`);
+  try {
+    keySigner(hex); // 0 and numbers past the curve order are not keys
+  } catch {
+    throw new Error(`${where}: not a valid secp256k1 secret key`);
+  }
+  return hex;
 }
 
 /** The secret key (hex), creating and saving one on first use. */

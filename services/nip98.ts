@@ -53,6 +53,7 @@ export function keySigner(secret: Uint8Array | string): Signer {
   const sk = secretOf(secret);
   return {
     pubkey: getPublicKey(sk),
+    // Every body is hashed, the empty one too: a streamed PUT of an empty file needs its tag.
     authorize: (url, method, body) => header(sk, url, method, body ? bodyHash(body) : undefined),
   };
 }

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
+import { lockState } from "./state-lock.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -34,6 +35,8 @@ export async function startEdge(o: { port?: number; persistTo?: string; adminPub
   const port = o.port ?? (await freePort());
   const inspector = await freePort();
   const persistTo = o.persistTo ?? join(ROOT, ".wrangler", "state");
+  const url = `http://127.0.0.1:${port}`;
+  const lock = lockState(persistTo, url); // throws StateLockedError when another edge has it
   const args = [
     join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev", "--config", join(ROOT, "wrangler.toml"),
     "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
@@ -44,13 +47,16 @@ export async function startEdge(o: { port?: number; persistTo?: string; adminPub
     cwd: ROOT, env: { ...process.env, ...OFFLINE_ENV }, stdio: ["ignore", o.stdio === "inherit" ? "inherit" : "pipe", o.stdio === "inherit" ? "inherit" : "pipe"],
     detached: false,
   });
+  lock.setChild(child.pid);
   let out = "";
   child.stdout?.on("data", (d) => (out += d));
   child.stderr?.on("data", (d) => (out += d));
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (o.timeoutMs ?? 60_000);
   let exited = false;
-  child.once("exit", () => (exited = true));
+  child.once("exit", () => {
+    exited = true;
+    lock.release();
+  });
   for (;;) {
     if (exited) throw new Error(`wrangler dev exited early:\n${out}`);
     try {

@@ -1,18 +1,25 @@
 // `npm start`: the local edge. Runs the Worker with `wrangler dev`, offline, on 127.0.0.1:8787
-// (`--port N` or PORT=N for another), with state persisted in .wrangler/state (it survives
-// restarts), then prints what is there: workspaces, the relay, and how to mount a workspace.
-// On first start it seeds a `demo` workspace (agents/demo-workspace) owned by the CLI key.
+// (`--port N` or PORT=N for another), with state persisted in .wrangler/state (`--state DIR` for
+// another; it survives restarts, and one edge at a time may use it), then prints what is there:
+// workspaces, the relay, and how to mount a workspace, and runs the demo agent.
+// The demo runs for whichever key is in use (another HOME, OANIX_KEY, a second person on the
+// checkout): the `demo` workspace belongs to the first key that started the edge; any other key
+// gets its own `demo-<first 8 hex digits of its pubkey>`, seeded from agents/demo-workspace.
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { ROOT, startEdge } from "./launch.ts";
 import { buildPrograms } from "./build-programs.ts";
 import { loadKey } from "../../services/key.ts";
 import { RemoteService } from "../../services/remote.ts";
 
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 function portArg(): number {
-  const i = process.argv.indexOf("--port");
-  const raw = i >= 0 ? process.argv[i + 1] : process.env.PORT;
+  const raw = arg("--port") ?? process.env.PORT;
   const port = raw === undefined ? 8787 : Number(raw);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     console.error(`oanix edge: bad port ${raw}`);
@@ -29,8 +36,14 @@ function* files(dir: string): Generator<string> {
   }
 }
 
-async function seedDemo(url: string, signer: ReturnType<typeof loadKey>): Promise<void> {
-  const fs = new RemoteService(`${url}/w/demo`, { signer });
+/** The demo workspace for this key: `demo` if it is free or yours, else one of your own. */
+export function demoName(workspaces: Array<{ name: string; owner: string }>, pubkey: string): string {
+  const demo = workspaces.find((w) => w.name === "demo");
+  return !demo || demo.owner === pubkey ? "demo" : `demo-${pubkey.slice(0, 8)}`;
+}
+
+async function seedDemo(url: string, name: string, signer: ReturnType<typeof loadKey>): Promise<void> {
+  const fs = new RemoteService(`${url}/w/${name}`, { signer });
   const src = join(ROOT, "agents", "demo-workspace");
   for (const f of files(src)) {
     const rel = relative(src, f).split("\\").join("/");
@@ -50,8 +63,14 @@ async function main(): Promise<void> {
     console.error(`oanix edge: ${(e as Error).message}`);
     process.exit(1);
   }
-  const signer = loadKey();
-  const persistTo = join(ROOT, ".wrangler", "state");
+  let signer: ReturnType<typeof loadKey>;
+  try {
+    signer = loadKey();
+  } catch (e) {
+    console.error(`oanix edge: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  const persistTo = resolve(arg("--state") ?? join(ROOT, ".wrangler", "state"));
   let edge;
   try {
     edge = await startEdge({ port, persistTo, adminPubkeys: [signer.pubkey], stdio: "inherit" });
@@ -69,8 +88,9 @@ async function main(): Promise<void> {
     return ((await r.json()) as { workspaces: Array<{ name: string; owner: string; forkedFrom?: string }> }).workspaces;
   };
   let workspaces = await list();
-  if (!workspaces.length) {
-    await seedDemo(edge.url, signer);
+  const demo = demoName(workspaces, signer.pubkey);
+  if (!workspaces.some((w) => w.name === demo)) {
+    await seedDemo(edge.url, demo, signer);
     workspaces = await list();
   }
   let relay = "";
@@ -88,19 +108,21 @@ OANIX local edge on ${edge.url} (offline; state in ${relative(process.cwd(), per
   relay         ${ws}/relay — ${relay}
   workspaces    ${workspaces.length ? "" : "(none)"}
 ${workspaces.map((w) => `    ${w.name.padEnd(24)} owner ${w.owner.slice(0, 12)}…${w.owner === signer.pubkey ? " (you)" : ""}${w.forkedFrom ? ` fork of ${w.forkedFrom}` : ""}`).join("\n")}
-  mount one     node cli/oanix.ts run agents/build/demo.wasm --mount /workspace=${edge.url}/w/demo --mount /task=task:agents/demo-task.json
-  read-only     --ro /workspace=${edge.url}/w/demo
+  your demo     ${demo}${demo === "demo" ? "" : " (demo belongs to another key)"}
+  mount one     npx oanix run agents/build/demo.wasm --mount /workspace=${edge.url}/w/${demo} --mount /task=task:agents/demo-task.json
+  read-only     --ro /workspace=${edge.url}/w/${demo}
+  from a shell  npx oanix ws ls ${demo}${edge.port === 8787 ? "" : ` --edge ${edge.url}`}
   HTTP API      edge/README.md (NIP-98 signed requests or capability tokens)
 Ctrl-C stops it; the state stays for next time.
 `);
   // The demo: the word-count agent runs here, its /workspace mounted live from the edge.
-  console.log(`Running the demo agent with /workspace mounted from ${edge.url}/w/demo:`);
-  const demo = spawn(process.execPath, [
-    join(ROOT, "cli/oanix.ts"), "run", join(ROOT, "agents/build/demo.wasm"),
-    "--mount", `/workspace=${edge.url}/w/demo`, "--mount", `/task=task:${join(ROOT, "agents/demo-task.json")}`,
+  console.log(`Running the demo agent with /workspace mounted from ${edge.url}/w/${demo}:`);
+  const agent = spawn(process.execPath, [
+    join(ROOT, "cli/oanix.mjs"), "run", join(ROOT, "agents/build/demo.wasm"),
+    "--mount", `/workspace=${edge.url}/w/${demo}`, "--mount", `/task=task:${join(ROOT, "agents/demo-task.json")}`,
   ], { stdio: "inherit" });
-  const code = await new Promise<number | null>((r) => demo.on("exit", r));
+  const code = await new Promise<number | null>((r) => agent.on("exit", r));
   console.log(code === 0 ? "Demo done: /workspace/manifest.json is now in the edge workspace.\n" : `Demo agent exited with ${code}.\n`);
 }
 
-await main();
+if (import.meta.main) await main();
