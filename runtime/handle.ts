@@ -7,7 +7,20 @@
 //   everything            EBADF once closed; a second close is EBADF too
 import { fsError } from "./errors.ts";
 import type { FileHandle, FileType, MaybePromise, OpenFlags, Stat } from "./types.ts";
-import { andThen } from "./types.ts";
+import { andThen, isPromise } from "./types.ts";
+
+/**
+ * Closes a handle nobody will use again, where nobody waits for the answer: a close that fails
+ * (throws or rejects) is dropped here, never left as an unhandled rejection.
+ */
+export function closeQuietly(h: FileHandle): void {
+  try {
+    const r = h.close();
+    if (isPromise(r)) r.catch(() => {});
+  } catch {
+    // nobody to tell: the handle was being thrown away
+  }
+}
 
 /** True when flags open a file for reading: asked for, or nothing else asked (O_RDONLY is 0). */
 export const readable = (f: OpenFlags): boolean => !!f.read || !(f.write || f.append);

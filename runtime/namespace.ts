@@ -4,7 +4,7 @@
 // checked here, once, whatever the service would allow. The namespace is itself a FileService, so
 // a namespace can be mounted into another.
 import { fsError, isFsError } from "./errors.ts";
-import { Fid, writable as writes } from "./handle.ts";
+import { Fid, closeQuietly, writable as writes } from "./handle.ts";
 import { segments } from "./path.ts";
 import type { DirEntry, FileHandle, FileService, MaybePromise, OpenFlags, Stat, WatchEvent } from "./types.ts";
 import { andThen, isPromise, lstatOf } from "./types.ts";
@@ -452,7 +452,7 @@ function openSigned(m: Member, p: string, f: OpenFlags, abs: string): MaybePromi
   return andThen(m.service.open(p, f), (h) => {
     if (asks) return signOnly(h, abs);
     if (h.public || h.type === "dir") return h;
-    void h.close();
+    closeQuietly(h);
     throw fsError("EACCES", `${abs}: sign-only mount: only public files can be read`, { op: "open", path: abs });
   });
 }
@@ -472,7 +472,7 @@ function dirHandle(st: Stat): FileHandle {
 /** Wraps a handle so that it can only answer what it was asked: no read before a write. */
 function signOnly(h: FileHandle, path: string): FileHandle {
   if (!h.transactional) {
-    void h.close();
+    closeQuietly(h);
     throw fsError("EACCES", `${path}: sign-only mount: only request/reply files can be opened`);
   }
   let asked = false;

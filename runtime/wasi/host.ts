@@ -3,12 +3,28 @@
 // answer synchronously and a Promise when they wait; the imports are wrapped in
 // WebAssembly.Suspending so a waiting service suspends the guest (JSPI) instead of blocking.
 import { FsError, fsError, isFsError } from "../errors.ts";
+import { closeQuietly } from "../handle.ts";
 import type { DirEntry, FileHandle, FileService, MaybePromise, OpenFlags, Stat } from "../types.ts";
 import { andThen, isPromise, nowNs } from "../types.ts";
 import {
   CLOCK, ERRNO, ERRNO_OF, EVENTTYPE, FDFLAGS, FILETYPE, FSTFLAGS, LOOKUP_SYMLINK_FOLLOW, OFLAGS,
   PREOPENTYPE_DIR, RIGHTS, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_STDIO, SUBCLOCKFLAGS_ABSTIME, WHENCE,
 } from "./defs.ts";
+
+/** What a platform without JSPI (WebAssembly.Suspending) gets from spawn: what is missing, and what to do. */
+export class JspiMissing extends Error {
+  override name = "JspiMissing";
+}
+
+/** Throws JspiMissing unless this engine has JavaScript Promise Integration. */
+export function requireJspi(): void {
+  const W = WebAssembly as unknown as { Suspending?: unknown; promising?: unknown };
+  if (typeof W.Suspending === "function" && typeof W.promising === "function") return;
+  throw new JspiMissing(
+    "this JavaScript engine has no JSPI (WebAssembly.Suspending and WebAssembly.promising), which OANIX needs to run " +
+      "WASI programs: use Node >= 24, or Node 22-23 with --experimental-wasm-jspi, or Chromium >= 137",
+  );
+}
 
 /** Thrown by proc_exit to unwind the guest. */
 export class ProcExit {
@@ -72,7 +88,8 @@ const I64_MAX = (1n << 63n) - 1n;
 function errnoOf(e: unknown): number {
   if (e instanceof FsError) return ERRNO_OF[e.code] ?? ERRNO.IO;
   if (e instanceof ProcExit || e instanceof LimitExceeded) throw e;
-  if (e instanceof RangeError) return ERRNO.INVAL;
+  // Out-of-bounds guest pointers surface as RangeErrors from DataView and typed-array access.
+  if (e instanceof RangeError) return ERRNO.FAULT;
   return ERRNO.IO;
 }
 
@@ -114,6 +131,7 @@ export class WasiHost {
 
   /** The import object for `wasi_snapshot_preview1`. */
   imports(): Record<string, unknown> {
+    requireJspi();
     const out: Record<string, unknown> = {};
     for (const [name, fn] of Object.entries(this.#syscalls())) {
       const call = (...a: never[]): MaybePromise<number> => {
@@ -129,20 +147,37 @@ export class WasiHost {
     return out;
   }
 
-  /** Closes every open handle (flushing write-behind services); errors are collected, not thrown. */
-  async closeAll(): Promise<unknown[]> {
+  /**
+   * Closes every open handle at once (flushing write-behind services) and waits at most `withinMs`
+   * for them. Errors are collected, never thrown or left unhandled; a close still pending when the
+   * time is up is reported as ETIMEDOUT (its file was not flushed).
+   */
+  async closeAll(withinMs = Infinity): Promise<unknown[]> {
     const errors: unknown[] = [];
+    const pending: { path: string; done: boolean; p: Promise<void> }[] = [];
     for (let i = 0; i < this.fds.length; i++) {
-      const h = this.fds[i]?.handle;
+      const e = this.fds[i];
       this.fds[i] = undefined;
-      if (h) {
-        try {
-          await h.close();
-        } catch (e) {
-          errors.push(e);
-        }
+      if (!e?.handle) continue;
+      try {
+        const r = e.handle.close();
+        if (!isPromise(r)) continue;
+        const c = { path: e.path, done: false, p: Promise.resolve() };
+        c.p = r.then(() => { c.done = true; }, (err: unknown) => { c.done = true; errors.push(err); });
+        pending.push(c);
+      } catch (err) {
+        errors.push(err);
       }
     }
+    if (!pending.length) return errors;
+    const all = Promise.all(pending.map((c) => c.p));
+    if (withinMs === Infinity) await all;
+    else {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([all, new Promise<void>((res) => { timer = setTimeout(res, Math.max(0, withinMs)); })]);
+      clearTimeout(timer);
+    }
+    for (const c of pending) if (!c.done) errors.push(fsError("ETIMEDOUT", `close ${c.path}: not flushed within the wall-time limit`, { op: "close", path: c.path }));
     return errors;
   }
 
@@ -160,11 +195,22 @@ export class WasiHost {
     this.#mem();
     return this.#dv;
   }
+  /**
+   * The guest's bytes [ptr, ptr+len), which must lie inside its memory (EFAULT otherwise). A view,
+   * not a copy. Pointers arrive as signed i32s and are read as unsigned.
+   */
+  #bytes(ptr: number, len: number): Uint8Array {
+    const mem = this.#mem();
+    const p = ptr >>> 0;
+    if (p + len > mem.length) throw fsError("EFAULT", `${len} bytes at ${p} lie outside guest memory (${mem.length} bytes)`);
+    return mem.subarray(p, p + len);
+  }
   #str(ptr: number, len: number): string {
+    const b = this.#bytes(ptr, len);
     try {
-      return dec.decode(this.#mem().subarray(ptr, ptr + len));
+      return dec.decode(b);
     } catch {
-      throw new FsError("EINVAL", "path is not valid UTF-8");
+      throw new FsError("EILSEQ", "path is not valid UTF-8");
     }
   }
   #setU32(ptr: number, v: number): number {
@@ -226,40 +272,55 @@ export class WasiHost {
     return { path: "/" + stack.join("/"), dir: s.endsWith("/") || /(^|\/)\.\.?$/.test(s) };
   }
 
-  #gather(iovs: number, n: number): Uint8Array {
-    const dv = this.#view();
-    const mem = this.#u8;
-    if (n === 1) {
-      const p = dv.getUint32(iovs, true);
-      return mem.slice(p, p + dv.getUint32(iovs + 4, true));
-    }
-    let total = 0;
-    for (let i = 0; i < n; i++) total += dv.getUint32(iovs + i * 8 + 4, true);
-    const out = new Uint8Array(total);
-    for (let i = 0, o = 0; i < n; i++) {
-      const p = dv.getUint32(iovs + i * 8, true);
-      const l = dv.getUint32(iovs + i * 8 + 4, true);
-      out.set(mem.subarray(p, p + l), o);
-      o += l;
+  /**
+   * The guest's iovec array: each buffer checked to lie inside guest memory (EFAULT), and the total
+   * cut at the size of guest memory, so no host buffer is ever larger than the guest (a short
+   * transfer, which POSIX allows). Declared lengths are never trusted.
+   */
+  #iovecs(iovs: number, n: number): { ptr: number; len: number }[] {
+    const mem = this.#mem();
+    const table = this.#bytes(iovs, n * 8);
+    const dv = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const out: { ptr: number; len: number }[] = [];
+    let room = mem.length;
+    for (let i = 0; i < n; i++) {
+      const ptr = dv.getUint32(i * 8, true);
+      const len = dv.getUint32(i * 8 + 4, true);
+      if (ptr + len > mem.length) throw fsError("EFAULT", `iovec ${i}: ${len} bytes at ${ptr} lie outside guest memory (${mem.length} bytes)`);
+      if (room === 0) continue;
+      out.push({ ptr, len: Math.min(len, room) });
+      room -= Math.min(len, room);
     }
     return out;
   }
 
-  #iovTotal(iovs: number, n: number): number {
-    const dv = this.#view();
+  #gather(iovs: number, n: number): Uint8Array {
+    const list = this.#iovecs(iovs, n);
+    const mem = this.#u8;
+    if (list.length === 1) return mem.slice(list[0]!.ptr, list[0]!.ptr + list[0]!.len);
     let total = 0;
-    for (let i = 0; i < n; i++) total += dv.getUint32(iovs + i * 8 + 4, true);
+    for (const v of list) total += v.len;
+    const out = new Uint8Array(total);
+    let o = 0;
+    for (const v of list) {
+      out.set(mem.subarray(v.ptr, v.ptr + v.len), o);
+      o += v.len;
+    }
+    return out;
+  }
+
+  #iovTotal(list: { ptr: number; len: number }[]): number {
+    let total = 0;
+    for (const v of list) total += v.len;
     return total;
   }
 
-  #scatter(data: Uint8Array, iovs: number, n: number): number {
-    const dv = this.#view();
-    const mem = this.#u8;
+  #scatter(data: Uint8Array, list: { ptr: number; len: number }[]): number {
+    const mem = this.#mem();
     let o = 0;
-    for (let i = 0; i < n && o < data.length; i++) {
-      const p = dv.getUint32(iovs + i * 8, true);
-      const l = Math.min(dv.getUint32(iovs + i * 8 + 4, true), data.length - o);
-      mem.set(data.subarray(o, o + l), p);
+    for (let i = 0; i < list.length && o < data.length; i++) {
+      const l = Math.min(list[i]!.len, data.length - o);
+      mem.set(data.subarray(o, o + l), list[i]!.ptr);
       o += l;
     }
     return o;
@@ -267,13 +328,12 @@ export class WasiHost {
 
   /** Reads into the guest's buffers: straight into its memory when the handle can (one iovec). */
   #readv(h: FileHandle, iovs: number, n: number, nread: number, offset?: number): MaybePromise<number> {
-    if (n === 1 && h.readInto) {
-      const dv = this.#view();
-      const p = dv.getUint32(iovs, true);
-      const target = this.#u8.subarray(p, p + dv.getUint32(iovs + 4, true));
+    const list = this.#iovecs(iovs, n);
+    if (list.length === 1 && h.readInto) {
+      const target = this.#u8.subarray(list[0]!.ptr, list[0]!.ptr + list[0]!.len);
       return andThen(h.readInto(target, offset), (got) => this.#setU32(nread, got));
     }
-    return andThen(h.read(this.#iovTotal(iovs, n), offset), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
+    return andThen(h.read(this.#iovTotal(list), offset), (d) => this.#setU32(nread, this.#scatter(d, list)));
   }
 
   #writeFilestat(ptr: number, st: Stat): number {
@@ -425,7 +485,10 @@ export class WasiHost {
       },
       fd_read: (fd: number, iovs: number, n: number, nread: number) => {
         const e = this.#fd(fd);
-        if (e.stdio === 0) return andThen(this.#stdin(this.#iovTotal(iovs, n)), (d) => this.#setU32(nread, this.#scatter(d, iovs, n)));
+        if (e.stdio === 0) {
+          const list = this.#iovecs(iovs, n);
+          return andThen(this.#stdin(this.#iovTotal(list)), (d) => this.#setU32(nread, this.#scatter(d, list)));
+        }
         if (e.stdio !== undefined) return ERRNO.BADF;
         return this.#readv(this.#file(fd, RIGHTS.FD_READ).handle, iovs, n, nread);
       },
@@ -569,13 +632,13 @@ export class WasiHost {
           h.type ? [h, h.type === "dir"] : andThen(h.stat(), (st) => [h, st.type === "dir"]);
         return andThen(andThen(fs.open(path, flags), typed), ([h, isDir]) => {
           if (wantDir && !isDir) {
-            void h.close();
+            closeQuietly(h);
             throw fsError("ENOTDIR", `${path}: not a directory`);
           }
           const e: Fd = isDir
             ? { type: FILETYPE.DIRECTORY, path, base: base & RIGHTS_DIR & parent.inheriting, inheriting: inheriting & parent.inheriting, flags: fdflags }
             : { type: FILETYPE.REGULAR_FILE, path, handle: h, base: base & RIGHTS_FILE & parent.inheriting, inheriting: 0n, flags: fdflags };
-          if (isDir) void h.close();
+          if (isDir) closeQuietly(h);
           let n = this.fds.indexOf(undefined, 3);
           if (n < 0) n = this.fds.length;
           this.fds[n] = e;
@@ -633,8 +696,8 @@ export class WasiHost {
       proc_raise: () => ERRNO.NOSYS,
       sched_yield: () => S,
       random_get: (buf: number, len: number) => {
-        const mem = this.#mem();
-        for (let o = 0; o < len; o += 65536) crypto.getRandomValues(mem.subarray(buf + o, buf + Math.min(len, o + 65536)));
+        const target = this.#bytes(buf, len);
+        for (let o = 0; o < len; o += 65536) crypto.getRandomValues(target.subarray(o, Math.min(len, o + 65536)));
         return S;
       },
       sock_accept: (fd: number) => (this.#fd(fd), ERRNO.NOTSOCK),
