@@ -18,11 +18,11 @@ const leavesOpen = command([path_open, fd_write], [
   op.i32(64), op.load(), op.i32(32), op.i32(1), op.i32(68), op.call(1), op.drop,
 ], [{ at: 16, bytes: enc.encode("f") }, { at: 32, bytes: u32s(48, 5) }, { at: 48, bytes: enc.encode("hello") }]);
 
-/** A service over `mem` whose handles' close never settles, or rejects. */
+/** A service over `mem` whose handles' close never settles, or rejects (and which leaves O_DIRECTORY to the host). */
 function closing(mem: MemService, how: "hangs" | "rejects"): FileService {
   return {
     open(p: string, f: OpenFlags): FileHandle {
-      const h = mem.open(p, f);
+      const h = mem.open(p, { ...f, directory: false });
       return {
         get position() { return h.position; }, set position(n: number) { h.position = n; },
         type: h.type, read: (n, o) => h.read(n, o), write: (d, o) => h.write(d, o), stat: () => h.stat(),
@@ -61,7 +61,13 @@ describe("closing at exit", () => {
       const st = await spawn(await loadProgram(leavesOpen), { namespace: new Namespace().mount("/", closing(mem, "rejects")) });
       expect(st).toMatchObject({ code: EXIT.io, reason: "io" });
       expect(st.message).toMatch(/closing files failed: edge unreachable/);
-      await new Promise((r) => setTimeout(r, 20));
+      // A handle the host throws away itself (a file opened as a directory) is closed too.
+      const notDir = command([path_open, proc_exit], [
+        op.i32(3), op.i32(0), op.i32(16), op.i32(1), op.i32(2), op.i64(RIGHTS.FD_READ), op.i64(0), op.i32(0), op.i32(64), op.call(0), op.call(1),
+      ], [{ at: 16, bytes: enc.encode("f") }]);
+      const st2 = await spawn(await loadProgram(notDir), { namespace: new Namespace().mount("/", closing(mem, "rejects")) });
+      expect(st2).toMatchObject({ code: ERRNO.NOTDIR, reason: "exit" });
+      await new Promise((r) => setTimeout(r, 50));
       expect(unhandled).toEqual([]);
     } finally {
       process.off("unhandledRejection", onUnhandled);

@@ -258,3 +258,74 @@ describe("DirService: read-only", () => {
     expect(fs.readdirSync(root)).toEqual(["sub"]);
   });
 });
+
+describe("DirService: no race, no FIFO, no link moved out", () => {
+  it("opens and creates under a name another thread keeps swapping between a directory and a symlink out: nothing lands outside", async () => {
+    const { Worker } = await import("node:worker_threads");
+    fs.mkdirSync(path.join(root, "d"));
+    fs.writeFileSync(path.join(root, "d", "secret.txt"), "inside");
+    fs.symlinkSync("../outside", path.join(root, "l"));
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const swapper = new Worker(
+      `const fs = require("node:fs"); const { root, stop } = require("node:worker_threads").workerData;
+       const mv = (a, b) => { try { fs.renameSync(root + "/" + a, root + "/" + b); } catch {} };
+       while (Atomics.load(stop, 0) === 0) { mv("d", "x"); mv("x", "d"); mv("l", "x"); mv("x", "l"); }`,
+      { eval: true, workerData: { root, stop } },
+    );
+    const d = new DirService(root);
+    const seen = { inside: 0, failed: 0 };
+    try {
+      for (let i = 0; i < 4000; i++) {
+        try {
+          const text = readFile(d, "x/secret.txt");
+          expect(text).toBe("inside");
+          seen.inside++;
+        } catch (e) {
+          if (!(e instanceof Error && "code" in e)) throw e;
+          seen.failed++;
+        }
+        try {
+          writeFile(d, `x/new-${i}.txt`, "n");
+        } catch {
+          // refused or raced away: fine, as long as nothing lands outside
+        }
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await new Promise((r) => swapper.once("exit", r));
+    }
+    expect(fs.readdirSync(outside)).toEqual(["secret.txt"]);
+    expect(seen.inside).toBeGreaterThan(0); // the race was run, not skipped
+  });
+
+  it("refuses to open a FIFO (or anything not a file or directory) without blocking", async () => {
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("mkfifo", [path.join(root, "fifo")]);
+    const d = new DirService(root);
+    expect(await code(() => d.open("fifo", { read: true }))).toBe("EACCES");
+    expect(["EACCES", "ENOENT"]).toContain(await code(() => d.open("fifo", { write: true })));
+    expect(d.lstat("fifo").type).toBe("file");
+  });
+
+  it("re-checks a link when it is renamed, and the links inside a directory moved up", async () => {
+    const d = new DirService(root);
+    d.mkdir("a");
+    d.symlink("../outside", "a/l"); // from a/, this stays inside
+    expect(await code(() => d.rename("a/l", "l"))).toBe("EACCES");
+    expect(d.lstat("a/l").type).toBe("symlink");
+    d.mkdir("a/b");
+    d.symlink("../../x", "a/b/l");
+    expect(await code(() => d.rename("a/b", "b"))).toBe("EACCES");
+    expect(d.lstat("a/b/l").type).toBe("symlink");
+    d.mkdir("a/b/c");
+    d.rename("a/b", "a/b/../b2"); // same depth: fine
+    expect(fs.readdirSync(root).sort()).toEqual(["a", "sub"]);
+  });
+
+  it("checks a new link from where it really is, not from the path it was named by", async () => {
+    fs.symlinkSync(".", path.join(root, "up"));
+    const d = new DirService(root);
+    expect(await code(() => d.symlink("../outside", "up/l"))).toBe("EACCES");
+    expect(fs.existsSync(path.join(root, "l"))).toBe(false);
+  });
+});
