@@ -36,6 +36,8 @@ export interface SpawnOptions {
   onStderr?: (bytes: Uint8Array) => void;
   /** The namespace path preopened as "/" (default "/"); null preopens nothing. */
   preopen?: string | null;
+  /** One line per syscall with its arguments, result and errno (strace); no cost when absent. */
+  trace?: (line: string) => void;
 }
 
 export interface ExitStatus {
@@ -78,6 +80,7 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     stdout: sink(logs.stdout, o.onStdout),
     stderr: sink(logs.stderr, o.onStderr),
     preopen: o.preopen,
+    trace: o.trace,
     guard: expired ? (p) => Promise.race([p, expired]) : undefined,
   });
 
