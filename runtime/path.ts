@@ -62,6 +62,29 @@ export function segments(path: string): string[] {
   return out;
 }
 
+/**
+ * Folds a relative path onto the directory `base` (its segments): the rule of WASI's capabilities,
+ * where `..` may not climb above the directory it starts from (EPERM), unlike `segments`, where it
+ * stops at the root.
+ */
+export function below(base: readonly string[], rel: string): string[] {
+  const stack = [...base];
+  for (const s of rel.split("/")) {
+    if (s === "" || s === ".") continue;
+    if (s === "..") {
+      if (stack.length === base.length) throw fsError("EPERM", `${rel}: climbs above its directory`, { path: rel });
+      stack.pop();
+    } else {
+      checkSegment(s, rel);
+      stack.push(s);
+    }
+  }
+  return stack;
+}
+
+/** True when a name is longer than MAX_NAME UTF-8 bytes (for fast paths that check only this). */
+export const tooLong = (name: string): boolean => name.length > MAX_NAME / 3 && utf8Length(name) > MAX_NAME;
+
 /** The normalised relative form ("a/b", "" for the root) used inside services. */
 export const normalize = (path: string): string => segments(path).join("/");
 

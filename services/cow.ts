@@ -43,9 +43,10 @@
 // - Operations on one cow should not race each other while an async lower is answering; the one
 //   race that could lose data — two copy-ups of one file — is serialised.
 import { FsError, fsError } from "../runtime/errors.ts";
+import { concat } from "../runtime/bytes.ts";
 import { Fid } from "../runtime/handle.ts";
 import { segments } from "../runtime/path.ts";
-import { isPromise, type DirEntry, type FileHandle, type FileService, type FileType, type MaybePromise, type OpenFlags, type Stat } from "../runtime/types.ts";
+import { isPromise, lstatOf, type DirEntry, type FileHandle, type FileService, type FileType, type MaybePromise, type OpenFlags, type Stat } from "../runtime/types.ts";
 import { MemService } from "./mem.ts";
 
 export type CowChange = "added" | "modified" | "deleted";
@@ -127,9 +128,6 @@ const under = (p: string, dir: string): boolean => p.startsWith(dir + "/");
 const show = (p: string): string => (p === "" ? "/" : p);
 const missing = (e: unknown): boolean => e instanceof FsError && (e.code === "ENOENT" || e.code === "ENOTDIR");
 
-function lstatOf(svc: FileService, p: string): MaybePromise<Stat> {
-  return svc.lstat ? svc.lstat(p) : svc.stat(p);
-}
 
 function* readAll(svc: FileService, p: string): Op<Uint8Array> {
   const h = yield* w(svc.open(p, { read: true, nofollow: true }));
@@ -142,14 +140,7 @@ function* readAll(svc: FileService, p: string): Op<Uint8Array> {
       parts.push(b);
       total += b.length;
     }
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const b of parts) {
-      out.set(b, at);
-      at += b.length;
-    }
-    return out;
+    return concat(parts, total);
   } finally {
     yield* w(h.close());
   }

@@ -1,7 +1,9 @@
 // The WASI guest's state and shared helpers; the syscalls live in one module per concern.
 import { FsError, fsError, isFsError } from "../errors.ts";
 import type { FileHandle, FileService, MaybePromise, Stat } from "../types.ts";
-import { andThen, isPromise, nowNs } from "../types.ts";
+import { andThen, isPromise, lstatOf, nowNs } from "../types.ts";
+import { concat } from "../bytes.ts";
+import { below, MAX_NAME, tooLong } from "../path.ts";
 import { ERRNO, ERRNO_OF, FDFLAGS, FILESTAT, FILETYPE, FSTFLAGS, IOVEC, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_STDIO } from "./defs.ts";
 
 /** A syscall as the guest calls it: numbers (and bigints) in, an errno out, now or later. */
@@ -189,21 +191,11 @@ export class WasiCore {
     if (s === "") throw fsError("ENOENT", "empty path");
     // Fast path: a plain relative path ("a/b.txt") needs no folding.
     if (!s.includes("//") && !s.startsWith(".") && !s.includes("/.") && !s.endsWith("/")) {
-      for (const seg of s.split("/")) if (seg.length > 255) throw fsError("ENAMETOOLONG", `${seg.slice(0, 32)}…: name too long`);
+      // (The Namespace checks every name of a path it has not seen before: only the length here.)
+      if (s.length > MAX_NAME / 3) for (const seg of s.split("/")) if (tooLong(seg)) throw fsError("ENAMETOOLONG", `${seg.slice(0, 32)}…: name too long`);
       return { path: base.path === "/" ? "/" + s : `${base.path}/${s}`, dir: false };
     }
-    const stack = base.path === "/" ? [] : base.path.slice(1).split("/");
-    const floor = stack.length;
-    for (const seg of s.split("/")) {
-      if (seg === "" || seg === ".") continue;
-      if (seg === "..") {
-        if (stack.length === floor) throw fsError("EPERM", `${s}: climbs above its directory`);
-        stack.pop();
-      } else {
-        if (seg.length > 255) throw fsError("ENAMETOOLONG", `${seg.slice(0, 32)}…: name too long`);
-        stack.push(seg);
-      }
-    }
+    const stack = below(base.path === "/" ? [] : base.path.slice(1).split("/"), s);
     return { path: "/" + stack.join("/"), dir: s.endsWith("/") || /(^|\/)\.\.?$/.test(s) };
   }
 
@@ -233,15 +225,7 @@ export class WasiCore {
     const list = this.iovecs(iovs, n);
     const mem = this.u8;
     if (list.length === 1) return mem.slice(list[0]!.ptr, list[0]!.ptr + list[0]!.len);
-    let total = 0;
-    for (const v of list) total += v.len;
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const v of list) {
-      out.set(mem.subarray(v.ptr, v.ptr + v.len), o);
-      o += v.len;
-    }
-    return out;
+    return concat(list.map((v) => mem.subarray(v.ptr, v.ptr + v.len)));
   }
 
   iovTotal(list: { ptr: number; len: number }[]): number {
@@ -295,7 +279,7 @@ export class WasiCore {
   }
 
   lstat(path: string): MaybePromise<Stat> {
-    return this.fs.lstat ? this.fs.lstat(path) : this.fs.stat(path);
+    return lstatOf(this.fs, path);
   }
 
   exists(path: string): MaybePromise<boolean> {
