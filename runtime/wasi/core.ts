@@ -221,10 +221,20 @@ export class WasiCore {
     return out;
   }
 
+  /** The one buffer of a single iovec, checked as iovecs() checks them (the common case, no allocation). */
+  iovec1(iovs: number): Uint8Array {
+    const table = this.bytes(iovs, IOVEC.SIZE);
+    const dv = this.dv;
+    const ptr = dv.getUint32(table.byteOffset + IOVEC.buf, true);
+    const len = dv.getUint32(table.byteOffset + IOVEC.len, true);
+    if (ptr + len > this.u8.length) throw fsError("EFAULT", `iovec 0: ${len} bytes at ${ptr} lie outside guest memory (${this.u8.length} bytes)`);
+    return this.u8.subarray(ptr, ptr + len);
+  }
+
   gather(iovs: number, n: number): Uint8Array {
+    if (n === 1) return this.iovec1(iovs).slice();
     const list = this.iovecs(iovs, n);
     const mem = this.u8;
-    if (list.length === 1) return mem.slice(list[0]!.ptr, list[0]!.ptr + list[0]!.len);
     return concat(list.map((v) => mem.subarray(v.ptr, v.ptr + v.len)));
   }
 
@@ -247,11 +257,8 @@ export class WasiCore {
 
   /** Reads into the guest's buffers: straight into its memory when the handle can (one iovec). */
   readv(h: FileHandle, iovs: number, n: number, nread: number, offset?: number): MaybePromise<number> {
+    if (n === 1 && h.readInto) return andThen(h.readInto(this.iovec1(iovs), offset), (got) => this.setU32(nread, got));
     const list = this.iovecs(iovs, n);
-    if (list.length === 1 && h.readInto) {
-      const target = this.u8.subarray(list[0]!.ptr, list[0]!.ptr + list[0]!.len);
-      return andThen(h.readInto(target, offset), (got) => this.setU32(nread, got));
-    }
     return andThen(h.read(this.iovTotal(list), offset), (d) => this.setU32(nread, this.scatter(d, list)));
   }
 
