@@ -1,24 +1,16 @@
 // The Namespace: Plan 9 mount and bind over FileServices. A mount table maps normalised mount
 // points to union members; a lookup takes the longest mount point that is a segment-wise prefix,
 // then the first member that has the name; creates go to the member marked `create`. Access is
-// checked here, once, whatever the service would allow. The namespace is itself a FileService, so
-// a namespace can be mounted into another.
+// checked here, once, whatever the service would allow (the rules in runtime/access.ts), and every
+// handle opened here is a Fid, whose mode is checked once (runtime/handle.ts). The namespace is
+// itself a FileService, so a namespace can be mounted into another.
 import { fsError, isFsError } from "./errors.ts";
-import { Fid, closeQuietly, writable as writes } from "./handle.ts";
+import { Budget, charge, narrow, openWith, writable } from "./access.ts";
+import type { Access, Grant } from "./access.ts";
+import { Fid } from "./handle.ts";
 import { segments } from "./path.ts";
 import type { DirEntry, FileHandle, FileService, MaybePromise, OpenFlags, Stat, WatchEvent } from "./types.ts";
 import { andThen, isPromise, lstatOf } from "./types.ts";
-
-/**
- * Per-mount access: read-only, read-write, sign-only (only request/reply files and files the service
- * marks public, so a guest can ask for a signature but never read a stored key), or a Budget
- * (read-write until it is spent).
- */
-export type Access = "ro" | "rw" | "sign" | Budget;
-
-type Mode = "rw" | "ro" | "sign";
-/** Strictness, weakest first: a bind's access is the stricter of the two, always. */
-const RANK: Record<Mode, number> = { rw: 0, ro: 1, sign: 2 };
 
 export interface MountOptions {
   access?: Access;
@@ -28,40 +20,14 @@ export interface MountOptions {
   create?: boolean;
 }
 
-interface Member {
-  readonly service: FileService;
+export { Budget } from "./access.ts";
+export type { Access, BudgetLimits } from "./access.ts";
+
+interface Member extends Grant {
   /** Path inside the service that this member shows (non-empty for binds of subtrees). */
   readonly root: string;
-  /**
-   * What the member allows. Sign-only is stricter than read-only: it reads only public files, and
-   * its request/reply writes store nothing, so a read-only bind over it stays sign-only.
-   */
-  readonly mode: Mode;
-  /** Every budget this member spends (a budgeted bind over a budgeted mount spends both). */
-  readonly budgets: readonly Budget[];
   readonly create: boolean;
   readonly dev: number;
-}
-
-export interface BudgetLimits { bytes?: number; calls?: number; tokens?: number }
-type BudgetKind = keyof BudgetLimits;
-
-/** A spendable allowance shared by every mount it is given to; spending past it is EDQUOT. */
-export class Budget {
-  readonly limits: Readonly<BudgetLimits>;
-  readonly used = { bytes: 0, calls: 0, tokens: 0 };
-  constructor(limits: BudgetLimits) {
-    this.limits = { ...limits };
-  }
-  remaining(kind: BudgetKind): number {
-    const limit = this.limits[kind];
-    return limit === undefined ? Infinity : Math.max(0, limit - this.used[kind]);
-  }
-  /** Spends `n`, or throws EDQUOT and spends nothing. */
-  charge(kind: BudgetKind, n: number): void {
-    if (n > this.remaining(kind)) throw fsError("EDQUOT", `${kind} budget exhausted (${this.used[kind]} of ${this.limits[kind]} used)`);
-    this.used[kind] += n;
-  }
 }
 
 const devs = new WeakMap<FileService, number>();
@@ -246,13 +212,7 @@ export class Namespace implements FileService {
 
   #open(r: Resolved, flags: OpenFlags): MaybePromise<FileHandle> {
     const mutating = !!(flags.write || flags.create || flags.truncate || flags.append);
-    const openIn = (m: Member, p: string, f: OpenFlags): MaybePromise<FileHandle> => {
-      if (m.mode === "sign") return openSigned(m, p, f, r.abs);
-      if (mutating) writable(m, r.abs, "open");
-      else charge(m);
-      const h = m.service.open(p, f);
-      return m.budgets.length ? andThen(h, (x) => budgeted(x, m.budgets)) : h;
-    };
+    const openIn = (m: Member, p: string, f: OpenFlags): MaybePromise<FileHandle> => openWith(m, p, f, r.abs);
     const synthetic = (): FileHandle => {
       if (mutating) throw fsError("EISDIR", `${r.abs}: is a directory`);
       return dirHandle(SYNTHETIC_DIR);
@@ -415,48 +375,6 @@ function missing(e: unknown): null {
   throw e;
 }
 
-/** A member's access narrowed by `access`: the stricter mode of the two, and both budgets. */
-function narrow(m: { mode: Mode; budgets: readonly Budget[] }, access: Access | undefined): { mode: Mode; budgets: readonly Budget[] } {
-  if (access === undefined) return { mode: m.mode, budgets: m.budgets };
-  if (access instanceof Budget) return { mode: m.mode, budgets: m.budgets.includes(access) ? m.budgets : [...m.budgets, access] };
-  return { mode: RANK[access] > RANK[m.mode] ? access : m.mode, budgets: m.budgets };
-}
-
-/** Spends `n` of `kind` from every budget, or from none (EDQUOT) when one of them is short. */
-function spend(budgets: readonly Budget[], kind: BudgetKind, n: number): void {
-  for (const b of budgets) if (n > b.remaining(kind)) b.charge(kind, n);
-  for (const b of budgets) b.charge(kind, n);
-}
-
-const remaining = (budgets: readonly Budget[], kind: BudgetKind): number => Math.min(...budgets.map((b) => b.remaining(kind)));
-
-function charge(m: Member): void {
-  if (m.budgets.length) spend(m.budgets, "calls", 1);
-}
-
-function writable(m: Member, path: string, op: string): void {
-  if (m.mode === "ro") throw fsError("EROFS", `${op} ${path}: read-only mount`, { op, path });
-  if (m.mode === "sign") throw fsError("EACCES", `${op} ${path}: sign-only mount`, { op, path });
-  charge(m);
-}
-
-/**
- * Opens in a sign-only mount: request/reply files read-write (each handle one request), and files
- * the service marks public (or directories) read-only; nothing else.
- */
-function openSigned(m: Member, p: string, f: OpenFlags, abs: string): MaybePromise<FileHandle> {
-  const asks = !!(f.read && f.write) && !f.truncate && !f.create;
-  const looks = !writes(f) && !f.truncate && !f.create;
-  if (!asks && !looks) throw fsError("EACCES", `${abs}: sign-only mount: open request/reply files read-write, public files read-only`, { op: "open", path: abs });
-  charge(m);
-  return andThen(m.service.open(p, f), (h) => {
-    if (asks) return signOnly(h, abs);
-    if (h.public || h.type === "dir") return h;
-    closeQuietly(h);
-    throw fsError("EACCES", `${abs}: sign-only mount: only public files can be read`, { op: "open", path: abs });
-  });
-}
-
 /** A handle on a directory that holds no service handle (intermediate directories). */
 function dirHandle(st: Stat): FileHandle {
   return {
@@ -469,45 +387,3 @@ function dirHandle(st: Stat): FileHandle {
   };
 }
 
-/** Wraps a handle so that it can only answer what it was asked: no read before a write. */
-function signOnly(h: FileHandle, path: string): FileHandle {
-  if (!h.transactional) {
-    closeQuietly(h);
-    throw fsError("EACCES", `${path}: sign-only mount: only request/reply files can be opened`);
-  }
-  let asked = false;
-  return {
-    transactional: true,
-    get position() { return h.position; },
-    set position(p: number) { h.position = p; },
-    read: (n, off) => {
-      if (!asked) throw fsError("EACCES", `${path}: sign-only: write a request before reading`);
-      return h.read(n, off);
-    },
-    write: (d, off) => { asked = true; return h.write(d, off); },
-    stat: () => h.stat(),
-    truncate: () => { throw fsError("EACCES", `${path}: sign-only mount`); },
-    sync: () => h.sync(),
-    close: () => h.close(),
-  };
-}
-
-/** Wraps a handle so every byte read or written is charged to a budget (a write never half-lands). */
-function budgeted(h: FileHandle, b: readonly Budget[]): FileHandle {
-  return {
-    type: h.type, transactional: h.transactional, public: h.public,
-    get position() { return h.position; },
-    set position(p: number) { h.position = p; },
-    read: (n, off) => {
-      const allowed = Math.min(n, remaining(b, "bytes"));
-      if (allowed === 0 && n > 0) spend(b, "bytes", n);
-      return andThen(h.read(allowed, off), (d) => { spend(b, "bytes", d.length); return d; });
-    },
-    write: (d, off) => { spend(b, "bytes", d.length); return h.write(d, off); },
-    stat: () => h.stat(),
-    truncate: (s) => h.truncate(s),
-    sync: () => h.sync(),
-    close: () => h.close(),
-    setTimes: h.setTimes ? (a, m) => h.setTimes!(a, m) : undefined,
-  };
-}
