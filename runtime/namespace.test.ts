@@ -33,6 +33,30 @@ function asyncOf(s: FileService): FileService {
   };
 }
 
+/**
+ * An identity capability: `sign` answers a signature of what was written; `key` is a plain file;
+ * with `pubkey`, a file the service marks public.
+ */
+function identity(opts: { pubkey?: boolean } = {}): FileService {
+  const store = new MemService(opts.pubkey ? { key: "secret-key", pubkey: "npub1abc" } : { key: "secret-key" });
+  return {
+    open(p: string, flags: OpenFlags): FileHandle {
+      if (p === "pubkey") return Object.assign(store.open(p, flags), { public: true });
+      if (p !== "sign") return store.open(p, flags);
+      let req = "";
+      return {
+        transactional: true, position: 0,
+        write: (d) => ((req += dec.decode(d)), d.length),
+        read: () => enc.encode(`sig(${req})`),
+        stat: () => store.stat("key"), truncate: () => {}, sync: () => {}, close: () => {},
+      };
+    },
+    stat: (p) => store.stat(p === "sign" ? "key" : p),
+    readdir: () => [...store.readdir(""), { name: "sign", type: "file" }],
+    mkdir: (p) => store.mkdir(p), remove: (p) => store.remove(p), rename: (a, b) => store.rename(a, b),
+  };
+}
+
 describe("mount points and resolution", () => {
   const ns = () =>
     new Namespace()
@@ -179,24 +203,7 @@ describe("access levels", () => {
   });
 
   it("a sign-only mount opens only request/reply files, and only answers what was asked", async () => {
-    // An identity service: `sign` answers a signature of what was written; `key` is a plain file.
-    const keyStore = new MemService({ key: "secret-key" });
-    const identity: FileService = {
-      open(p: string, flags: OpenFlags): FileHandle {
-        if (p !== "sign") return keyStore.open(p, flags);
-        let req = "";
-        return {
-          transactional: true, position: 0,
-          write: (d) => ((req += dec.decode(d)), d.length),
-          read: () => enc.encode(`sig(${req})`),
-          stat: () => keyStore.stat("key"), truncate: () => {}, sync: () => {}, close: () => {},
-        };
-      },
-      stat: (p) => keyStore.stat(p === "sign" ? "key" : p),
-      readdir: () => [{ name: "key", type: "file" }, { name: "sign", type: "file" }],
-      mkdir: (p) => keyStore.mkdir(p), remove: (p) => keyStore.remove(p), rename: (a, b) => keyStore.rename(a, b),
-    };
-    const n = new Namespace().mount("/cap/nostr", identity, { access: "sign" });
+    const n = new Namespace().mount("/cap/nostr", identity(), { access: "sign" });
     expect(await code(() => n.open("/cap/nostr/key", { read: true }))).toBe("EACCES");
     expect(await code(() => n.open("/cap/nostr/key", { read: true, write: true }))).toBe("EACCES");
     const h = await n.open("/cap/nostr/sign", { read: true, write: true });
@@ -380,29 +387,9 @@ describe("hardening: links, binds and unions keep access", () => {
 });
 
 describe("sign-only mounts and public files", () => {
-  /** A capability: `pubkey` public, `sign` request/reply, `key` neither. */
-  function identity(): FileService {
-    const store = new MemService({ key: "secret-key", pubkey: "npub1abc" });
-    return {
-      open(p: string, flags: OpenFlags): FileHandle {
-        if (p === "pubkey") return Object.assign(store.open(p, flags), { public: true });
-        if (p !== "sign") return store.open(p, flags);
-        let req = "";
-        return {
-          transactional: true, position: 0,
-          write: (d) => ((req += dec.decode(d)), d.length),
-          read: () => enc.encode(`sig(${req})`),
-          stat: () => store.stat("key"), truncate: () => {}, sync: () => {}, close: () => {},
-        };
-      },
-      stat: (p) => store.stat(p === "sign" ? "key" : p),
-      readdir: () => store.readdir(""),
-      mkdir: (p) => store.mkdir(p), remove: (p) => store.remove(p), rename: (a, b) => store.rename(a, b),
-    };
-  }
 
   it("opens a public file read-only, and nothing else read-only", async () => {
-    const n = new Namespace().mount("/cap/nostr", identity(), { access: "sign" });
+    const n = new Namespace().mount("/cap/nostr", identity({ pubkey: true }), { access: "sign" });
     expect(await readAll(n, "/cap/nostr/pubkey")).toBe("npub1abc");
     expect(await code(() => n.open("/cap/nostr/key", { read: true }))).toBe("EACCES");
     expect(await code(() => n.open("/cap/nostr/pubkey", { read: true, write: true }))).toBe("EACCES");
@@ -418,7 +405,7 @@ describe("sign-only mounts and public files", () => {
   });
 
   it("a read-only bind over a sign-only mount stays sign-only", async () => {
-    const n = new Namespace().mount("/cap/nostr", identity(), { access: "sign" }).bind("/cap/nostr", "/id", { access: "ro" });
+    const n = new Namespace().mount("/cap/nostr", identity({ pubkey: true }), { access: "sign" }).bind("/cap/nostr", "/id", { access: "ro" });
     expect(await code(() => n.open("/id/key", { read: true }))).toBe("EACCES");
     expect(await readAll(n, "/id/pubkey")).toBe("npub1abc");
   });
