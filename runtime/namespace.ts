@@ -1,18 +1,16 @@
 // The Namespace: Plan 9 mount and bind over FileServices. A mount table maps normalised mount
 // points to union members; a lookup takes the longest mount point that is a segment-wise prefix,
 // then the first member that has the name; creates go to the member marked `create`. Access is
-// checked here, once, whatever the service would allow. The namespace is itself a FileService, so
-// a namespace can be mounted into another.
+// checked here, once, whatever the service would allow (the rules in runtime/access.ts), and every
+// handle opened here is a Fid, whose mode is checked once (runtime/handle.ts). The namespace is
+// itself a FileService, so a namespace can be mounted into another.
 import { fsError, isFsError } from "./errors.ts";
+import { Budget, charge, narrow, openWith, writable } from "./access.ts";
+import type { Access, Grant } from "./access.ts";
+import { Fid } from "./handle.ts";
 import { segments } from "./path.ts";
 import type { DirEntry, FileHandle, FileService, MaybePromise, OpenFlags, Stat, WatchEvent } from "./types.ts";
-import { andThen, isPromise } from "./types.ts";
-
-/**
- * Per-mount access: read-only, read-write, sign-only (only request/reply files, so a guest can ask
- * for a signature but never read a stored key), or a Budget (read-write until it is spent).
- */
-export type Access = "ro" | "rw" | "sign" | Budget;
+import { andThen, isPromise, lstatOf } from "./types.ts";
 
 export interface MountOptions {
   access?: Access;
@@ -22,34 +20,14 @@ export interface MountOptions {
   create?: boolean;
 }
 
-interface Member {
-  readonly service: FileService;
+export { Budget } from "./access.ts";
+export type { Access, BudgetLimits } from "./access.ts";
+
+interface Member extends Grant {
   /** Path inside the service that this member shows (non-empty for binds of subtrees). */
   readonly root: string;
-  readonly access: Access;
   readonly create: boolean;
   readonly dev: number;
-}
-
-export interface BudgetLimits { bytes?: number; calls?: number; tokens?: number }
-type BudgetKind = keyof BudgetLimits;
-
-/** A spendable allowance shared by every mount it is given to; spending past it is EDQUOT. */
-export class Budget {
-  readonly limits: Readonly<BudgetLimits>;
-  readonly used = { bytes: 0, calls: 0, tokens: 0 };
-  constructor(limits: BudgetLimits) {
-    this.limits = { ...limits };
-  }
-  remaining(kind: BudgetKind): number {
-    const limit = this.limits[kind];
-    return limit === undefined ? Infinity : Math.max(0, limit - this.used[kind]);
-  }
-  /** Spends `n`, or throws EDQUOT and spends nothing. */
-  charge(kind: BudgetKind, n: number): void {
-    if (n > this.remaining(kind)) throw fsError("EDQUOT", `${kind} budget exhausted (${this.used[kind]} of ${this.limits[kind]} used)`);
-    this.used[kind] += n;
-  }
 }
 
 const devs = new WeakMap<FileService, number>();
@@ -95,7 +73,7 @@ export class Namespace implements FileService {
   }
 
   mount(path: string, service: FileService, opts: MountOptions = {}): this {
-    const member: Member = { service, root: "", access: opts.access ?? "rw", create: opts.create ?? false, dev: devOf(service) };
+    const member: Member = { service, root: "", ...narrow({ mode: "rw", budgets: [] }, opts.access), create: opts.create ?? false, dev: devOf(service) };
     return this.#add(path, [member], opts.mode ?? "replace");
   }
 
@@ -106,7 +84,7 @@ export class Namespace implements FileService {
     const members = r.members.map((m): Member => ({
       ...m,
       root: inside(m, r.rest),
-      access: m.access === "rw" && opts.access ? opts.access : m.access,
+      ...narrow(m, opts.access),
       create: opts.create ?? m.create,
     }));
     return this.#add(path, members, opts.mode ?? "replace");
@@ -127,7 +105,7 @@ export class Namespace implements FileService {
   /** The mount points, for display. */
   mounts(): Array<{ path: string; members: number; access: string[] }> {
     return [...this.#mounts].map(([path, ms]) => ({
-      path, members: ms.length, access: ms.map((m) => (typeof m.access === "string" ? m.access : "budget")),
+      path, members: ms.length, access: ms.map((m) => (m.budgets.length ? (m.mode === "rw" ? "budget" : `${m.mode}+budget`) : m.mode)),
     }));
   }
 
@@ -226,19 +204,15 @@ export class Namespace implements FileService {
     return r;
   }
 
+  /** Opens a file; the handle's mode (read, write) is then checked once, by a Fid, for every service. */
   open(path: string, flags: OpenFlags): MaybePromise<FileHandle> {
     const r = this.#resolve(path);
+    return andThen(this.#open(r, flags), (h) => new Fid(h, flags, r.abs));
+  }
+
+  #open(r: Resolved, flags: OpenFlags): MaybePromise<FileHandle> {
     const mutating = !!(flags.write || flags.create || flags.truncate || flags.append);
-    const openIn = (m: Member, p: string, f: OpenFlags): MaybePromise<FileHandle> => {
-      if (m.access === "sign") {
-        if (!f.read || !f.write || f.truncate || f.create) throw fsError("EACCES", `${r.abs}: sign-only mount: open request/reply files read-write`);
-        return andThen(m.service.open(p, f), (h) => signOnly(h, r.abs));
-      }
-      if (mutating) writable(m, r.abs, "open");
-      else charge(m);
-      const h = m.service.open(p, f);
-      return m.access instanceof Budget ? andThen(h, (x) => budgeted(x, m.access as Budget)) : h;
-    };
+    const openIn = (m: Member, p: string, f: OpenFlags): MaybePromise<FileHandle> => openWith(m, p, f, r.abs);
     const synthetic = (): FileHandle => {
       if (mutating) throw fsError("EISDIR", `${r.abs}: is a directory`);
       return dirHandle(SYNTHETIC_DIR);
@@ -266,7 +240,7 @@ export class Namespace implements FileService {
 
   #exists(r: Resolved): MaybePromise<boolean> {
     try {
-      const v = this.#first(r, (m, p) => (m.service.lstat ?? m.service.stat).call(m.service, p));
+      const v = this.#first(r, (m, p) => lstatOf(m.service, p));
       return isPromise(v) ? v.then(() => true, () => false) : true;
     } catch {
       return false;
@@ -282,8 +256,7 @@ export class Namespace implements FileService {
     const r = this.#resolve(path);
     return this.#first(r, (m, p) => {
       charge(m);
-      const s = m.service.lstat ? m.service.lstat(p) : m.service.stat(p);
-      return andThen(s, (st) => ({ ...st, dev: m.dev }));
+      return andThen(lstatOf(m.service, p), (st) => ({ ...st, dev: m.dev }));
     }, () => SYNTHETIC_DIR);
   }
 
@@ -313,9 +286,21 @@ export class Namespace implements FileService {
 
   mkdir(path: string): MaybePromise<void> {
     const r = this.#resolve(path);
-    if (this.#childIndex().has(r.abs)) throw fsError("EEXIST", `mkdir ${r.abs}: exists`);
+    if (this.#childIndex().has(r.abs)) throw fsError("EEXIST", `mkdir ${r.abs}: exists`, { op: "mkdir", path: r.abs });
     const m = this.#creator(r, "mkdir");
-    return m.service.mkdir(inside(m, r.rest));
+    return this.#fresh(r, "mkdir", () => m.service.mkdir(inside(m, r.rest)));
+  }
+
+  /**
+   * Runs a create in a union only when no member has the name yet: a new name that shadows
+   * another member's (or is shadowed by it) is EEXIST, as it would be in one directory.
+   */
+  #fresh(r: Resolved, op: string, create: () => MaybePromise<void>): MaybePromise<void> {
+    if (r.members.length <= 1) return create();
+    return andThen(this.#exists(r), (yes) => {
+      if (yes) throw fsError("EEXIST", `${op} ${r.abs}: exists`, { op, path: r.abs });
+      return create();
+    });
   }
 
   remove(path: string): MaybePromise<void> {
@@ -342,7 +327,7 @@ export class Namespace implements FileService {
     const r = this.#resolve(path);
     const m = this.#creator(r, "symlink");
     if (!m.service.symlink) throw fsError("ENOSYS", `${r.abs}: this service has no symlinks`);
-    return m.service.symlink(target, inside(m, r.rest));
+    return this.#fresh(r, "symlink", () => m.service.symlink!(target, inside(m, r.rest)));
   }
 
   readlink(path: string): MaybePromise<string> {
@@ -356,13 +341,16 @@ export class Namespace implements FileService {
   link(existing: string, path: string): MaybePromise<void> {
     const src = this.#resolve(existing);
     const dst = this.#resolve(path);
-    return this.#first(src, (m, p) => {
-      const target = dst.members.find((x) => x.service === m.service);
-      if (!target) throw fsError("EXDEV", `link ${src.abs} → ${dst.abs}: not on the same service`);
-      if (dst.rest === "") throw fsError("EEXIST", `${dst.abs}: is a mount point`);
-      writable(target, dst.abs, "link");
+    // A link stays within one mount member (as Linux refuses links across mount points, binds
+    // included): a member's access covers both names, so no link can reach around it.
+    const holder = this.#first(src, (m, p) => andThen(lstatOf(m.service, p), () => m));
+    return andThen(holder, (m) => {
+      const target = dst.members.length === 1 ? dst.members[0] : dst.members.find((x) => x.create);
+      if (target !== m) throw fsError("EXDEV", `link ${src.abs} → ${dst.abs}: not on the same mount`, { op: "link", path: dst.abs });
+      if (dst.rest === "") throw fsError("EEXIST", `${dst.abs}: is a mount point`, { op: "link", path: dst.abs });
+      writable(m, dst.abs, "link");
       if (!m.service.link) throw fsError("ENOSYS", `${dst.abs}: this service has no hard links`);
-      return m.service.link(p, inside(target, dst.rest));
+      return this.#fresh(dst, "link", () => m.service.link!(inside(m, src.rest), inside(m, dst.rest)));
     });
   }
 
@@ -387,16 +375,6 @@ function missing(e: unknown): null {
   throw e;
 }
 
-function charge(m: Member): void {
-  if (m.access instanceof Budget) m.access.charge("calls", 1);
-}
-
-function writable(m: Member, path: string, op: string): void {
-  if (m.access === "ro") throw fsError("EROFS", `${op} ${path}: read-only mount`);
-  if (m.access === "sign") throw fsError("EACCES", `${op} ${path}: sign-only mount`);
-  charge(m);
-}
-
 /** A handle on a directory that holds no service handle (intermediate directories). */
 function dirHandle(st: Stat): FileHandle {
   return {
@@ -409,45 +387,3 @@ function dirHandle(st: Stat): FileHandle {
   };
 }
 
-/** Wraps a handle so that it can only answer what it was asked: no read before a write. */
-function signOnly(h: FileHandle, path: string): FileHandle {
-  if (!h.transactional) {
-    void h.close();
-    throw fsError("EACCES", `${path}: sign-only mount: only request/reply files can be opened`);
-  }
-  let asked = false;
-  return {
-    transactional: true,
-    get position() { return h.position; },
-    set position(p: number) { h.position = p; },
-    read: (n, off) => {
-      if (!asked) throw fsError("EACCES", `${path}: sign-only: write a request before reading`);
-      return h.read(n, off);
-    },
-    write: (d, off) => { asked = true; return h.write(d, off); },
-    stat: () => h.stat(),
-    truncate: () => { throw fsError("EACCES", `${path}: sign-only mount`); },
-    sync: () => h.sync(),
-    close: () => h.close(),
-  };
-}
-
-/** Wraps a handle so every byte read or written is charged to a budget (a write never half-lands). */
-function budgeted(h: FileHandle, b: Budget): FileHandle {
-  return {
-    type: h.type, transactional: h.transactional,
-    get position() { return h.position; },
-    set position(p: number) { h.position = p; },
-    read: (n, off) => {
-      const allowed = Math.min(n, b.remaining("bytes"));
-      if (allowed === 0 && n > 0) b.charge("bytes", n);
-      return andThen(h.read(allowed, off), (d) => { b.charge("bytes", d.length); return d; });
-    },
-    write: (d, off) => { b.charge("bytes", d.length); return h.write(d, off); },
-    stat: () => h.stat(),
-    truncate: (s) => h.truncate(s),
-    sync: () => h.sync(),
-    close: () => h.close(),
-    setTimes: h.setTimes ? (a, m) => h.setTimes!(a, m) : undefined,
-  };
-}
