@@ -167,7 +167,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const caps = a.caps.caps.size ? (await import("./cap-grants.ts")).applyCaps(ns, a.caps) : undefined;
   task?.setStatus("running");
-  const options: SpawnOptions & { trace?: (line: string) => void } = {
+  const options: SpawnOptions = {
     namespace: ns,
     name: a.module,
     args: a.args,
