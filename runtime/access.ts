@@ -1,10 +1,10 @@
 // Access per mount member: its mode (read-write, read-only, sign-only) and the budgets it spends,
 // how a bind narrows them, and the handle wrappers that hold them once a file is open. Used by the
 // Namespace (runtime/namespace.ts), which decides which member answers.
-import { fsError } from "./errors.ts";
+import { fsError, isFsError } from "./errors.ts";
 import { closeQuietly, writable as writes } from "./handle.ts";
 import type { FileHandle, FileService, MaybePromise, OpenFlags } from "./types.ts";
-import { andThen } from "./types.ts";
+import { andThen, isPromise } from "./types.ts";
 
 /**
  * Per-mount access: read-only, read-write, sign-only (only request/reply files and files the service
@@ -85,11 +85,24 @@ function openSigned(m: Grant, p: string, f: OpenFlags, abs: string): MaybePromis
   const looks = !writes(f) && !f.truncate && !f.create;
   if (!asks && !looks) throw fsError("EACCES", `${abs}: sign-only mount: open request/reply files read-write, public files read-only`, { op: "open", path: abs });
   charge(m);
-  return andThen(m.service.open(p, f), (h) => {
+  const privateFile = () => fsError("EACCES", `${abs}: sign-only mount: only public files can be read`, { op: "open", path: abs });
+  // A read-only open the service itself refuses (a request/reply file wants read-write) is still
+  // a private file of a sign-only mount: the guest learns EACCES, whatever the service's reason.
+  const refused = (e: unknown): never => {
+    throw looks && !asks && isFsError(e) && e.code !== "ENOENT" && e.code !== "ENOTDIR" ? privateFile() : e;
+  };
+  let opened: MaybePromise<FileHandle>;
+  try {
+    opened = m.service.open(p, f);
+  } catch (e) {
+    return refused(e);
+  }
+  if (isPromise(opened)) opened = opened.catch(refused);
+  return andThen(opened, (h) => {
     if (asks) return signOnly(h, abs);
     if (h.public || h.type === "dir") return h;
     closeQuietly(h);
-    throw fsError("EACCES", `${abs}: sign-only mount: only public files can be read`, { op: "open", path: abs });
+    throw privateFile();
   });
 }
 
