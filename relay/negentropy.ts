@@ -397,7 +397,7 @@ export class Negentropy {
     let skip = false;
 
     while (!r.done) {
-      const o = new Writer();
+      let o = new Writer();
       o.lastTimestamp = full.lastTimestamp;
       const flushSkip = () => {
         if (!skip) return;
@@ -448,6 +448,10 @@ export class Negentropy {
           o.varint(Mode.IdList);
           o.varint(end - lower);
           for (let i = lower; i < end; i++) o.bytes(s.idAt(i));
+          // The list is kept even if it fills the frame; the limit check below then cuts after it.
+          full.append(o);
+          o = new Writer();
+          o.lastTimestamp = full.lastTimestamp;
         }
       } else {
         throw new NegentropyError(`unknown range mode ${mode}`);

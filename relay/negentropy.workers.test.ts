@@ -111,6 +111,30 @@ describe("negentropy: published vectors", () => {
   });
 });
 
+describe("negentropy: frame size limit", () => {
+  it("a server IdList that fills the frame is sent, followed by one fingerprint for the rest", () => {
+    // Regression: the list used to be dropped whole when it crossed the limit, leaving only the
+    // fingerprint (the reference keeps the ids that fit; found by differential fuzzing against it).
+    const items: Array<[number, string]> = Array.from({ length: 200 }, (_, i) => [i, toHex(crypto.getRandomValues(new Uint8Array(32)))]);
+    const server = new Negentropy(storage(items), 4096);
+    const reply = server.reconcile(bytes("6100000200")).message!; // the client has nothing: empty IdList over everything
+    expect(reply.length).toBeGreaterThan(3000);
+    expect(reply.length).toBeLessThanOrEqual(4096);
+    // Ids are added while 1 (version byte) + 32·k stays within 4096 − 200: k = 122.
+    const k = 122;
+    expect(reply[1]).toBe(1 + k); // upper bound: the first record left out (timestamp k, delta-encoded)…
+    expect(reply[2]).toBe(32); // …with its whole id,
+    expect(toHex(reply.subarray(3, 35))).toBe(items[k]![1]);
+    expect(reply[35]).toBe(2); // then IdList mode
+    expect(reply[36]).toBe(k); // of the ids that fit
+    const tail = reply.subarray(37 + k * 32);
+    expect(toHex(tail)).toBe("0000" + "01" + toHex(storage(items).fingerprint(k, 200)));
+    const { need, rounds } = sync(storage([]), storage(items), 4096);
+    expect([...need].sort()).toEqual(items.map(([, id]) => id).sort());
+    expect(rounds).toBe(2);
+  });
+});
+
 describe("negentropy: bad input", () => {
   const server = () => new Negentropy(storage([[1, "11".repeat(32)]]));
   it.each([
