@@ -60,11 +60,15 @@ export function fromHex(hex: string): Uint8Array | null {
   return out;
 }
 
+/** Char code → hex digit value, -1 for anything else. */
+const NIBBLE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) {
+  NIBBLE["0123456789abcdef".charCodeAt(i)] = i;
+  NIBBLE["0123456789ABCDEF".charCodeAt(i)] = i;
+}
+
 function nibble(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
+  return c < 256 ? NIBBLE[c]! : -1;
 }
 
 // ---------------------------------------------------------------- wire encoding
