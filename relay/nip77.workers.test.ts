@@ -7,7 +7,8 @@ import { evictDurableObject } from "cloudflare:test";
 import { finalizeEvent, generateSecretKey, getPublicKey, type Event } from "nostr-tools/pure";
 import { NegentropyStorage, toHex } from "./negentropy.ts";
 import { negentropySync, type NegTransport } from "./nip77.ts";
-import { RawClient } from "./testing.ts";
+import { nip77 } from "nostr-tools";
+import { RawClient, nostrClient } from "./testing.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
 const relay = () => env.RELAY.getByName(`nip77-${crypto.randomUUID()}`);
@@ -70,6 +71,29 @@ describe("NIP-77 sync over a WebSocket", () => {
     expect(same).toMatchObject({ have: [], need: [], rounds: 1 });
     // The socket still serves NIP-01.
     expect((await c.req("after", { ids: [events[0]!.id] })).events).toHaveLength(1);
+  });
+
+  it("nostr-tools' NegentropySync (an independent client) gets exactly the ids each side lacks", async () => {
+    const stub = relay();
+    await stub.configure({ eventsPerSecondPerPubkey: 0, messagesPerSecond: 0 });
+    const c = await RawClient.open(stub);
+    const events = await seed(c, 150, 3);
+    const mine = Array.from({ length: 20 }, (_, i) => ({ created_at: now() - 500 + i, id: randomId() }));
+    const local = [...events.filter((_, i) => i % 4 !== 0), ...mine];
+    const storage = new nip77.NegentropyStorageVector();
+    for (const r of local) storage.insert(r.created_at, r.id);
+    storage.seal();
+    const tools = await nostrClient(stub);
+    const have: string[] = [];
+    const need: string[] = [];
+    const closed = new Promise<string | undefined>((resolve) => {
+      const sync = new nip77.NegentropySync(tools, storage, { kinds: [1] }, { onhave: (id) => have.push(id), onneed: (id) => need.push(id), onclose: resolve });
+      void sync.start();
+    });
+    expect(await closed).toBeUndefined(); // no reconcile error (a NEG-ERR would leave the lists below empty)
+    expect(need.sort()).toEqual(events.filter((_, i) => i % 4 === 0).map((e) => e.id).sort());
+    expect(have.sort()).toEqual(mine.map((r) => r.id).sort());
+    tools.close();
   });
 
   it("excludes expired and deleted events from the relay's set", async () => {
