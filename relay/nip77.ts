@@ -123,6 +123,8 @@ export class Nip77Sessions {
     const open = this.byConn.get(conn.id);
     if (open && open.size >= lim.negentropyMaxSessions)
       return err(`blocked: more than ${lim.negentropyMaxSessions} open negentropy sessions; close one first`);
+    if (typeof msg[2] === "object" && msg[2] !== null && "search" in msg[2])
+      return err("invalid: NEG-OPEN does not take a NIP-50 search filter (search results are ranked, not a set)");
     const filter = parseFilter(msg[2], filterLimits);
     if (typeof filter === "string") return err(`invalid: ${filter}`);
     const unlimited: Filter = { ...filter };

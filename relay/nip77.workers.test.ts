@@ -122,7 +122,8 @@ describe("NIP-77 bad input: NEG-ERR, and the socket keeps working", () => {
     };
     expect(await err(["NEG-MSG", "nope", "6100000200"], "nope")).toMatch(/^closed: /);
     expect(await err(["NEG-OPEN", "a", { kinds: [1] }, "zz"], "a")).toMatch(/^invalid: .*hex/);
-    expect(await err(["NEG-OPEN", "b", { search: "x" }, "6100000200"], "b")).toMatch(/^invalid: unsupported filter field/);
+    expect(await err(["NEG-OPEN", "b", { kinds: [1], foo: 1 }, "6100000200"], "b")).toMatch(/^invalid: unsupported filter field/);
+    expect(await err(["NEG-OPEN", "b", { search: "x" }, "6100000200"], "b")).toMatch(/^invalid: NEG-OPEN does not take a NIP-50 search/);
     expect(await err(["NEG-OPEN", "c", {}, "61000003"], "c")).toMatch(/^invalid: unknown range mode/);
     expect(await err(["NEG-OPEN", "d", {}, "610000"], "d")).toMatch(/^invalid: message ends/);
     expect(await err(["NEG-OPEN", "e", {}], "e")).toMatch(/^invalid: NEG-OPEN takes/);
