@@ -25,6 +25,7 @@ import {
   type JobContext,
   type PublishResult,
 } from "./nip90.ts";
+import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Limits } from "./nip77.ts";
 import { RelayState, type Attachment } from "./state.ts";
 import { EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
@@ -68,27 +69,35 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private bySocket = new WeakMap<WebSocket, Conn>();
   private pubkeyBuckets = new BucketMap();
   private nextExpiry: number | null = null;
+  private neg: Nip77Sessions;
 
   constructor(ctx: DurableObjectState, env: RelayEnv) {
     super(ctx, env);
     this.store = new EventStore(ctx.storage);
     this.state = new RelayState(ctx.storage.sql);
     this.verifier = defaultVerifier();
+    this.neg = new Nip77Sessions((f, max) => this.store.negentropyItems(f, nowSeconds(), max));
     this.cfg = this.loadConfig();
     this.restoreConnections();
   }
 
   private loadConfig(): RelayConfig {
     let cfg = DEFAULT_CONFIG;
+    let neg = NIP77_DEFAULTS;
     if (this.env.RELAY_CONFIG) {
       try {
         cfg = mergeConfig(cfg, JSON.parse(this.env.RELAY_CONFIG));
+        neg = mergeNip77(neg, JSON.parse(this.env.RELAY_CONFIG));
       } catch {
         console.error("relay: RELAY_CONFIG is not JSON; using defaults");
       }
     }
     const stored = this.state.getSetting("config");
-    if (stored !== undefined) cfg = mergeConfig(cfg, JSON.parse(stored));
+    if (stored !== undefined) {
+      cfg = mergeConfig(cfg, JSON.parse(stored));
+      neg = mergeNip77(neg, JSON.parse(stored));
+    }
+    this.neg.limits = neg;
     return cfg;
   }
 
@@ -143,7 +152,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       return new Response(null, { status: 101, webSocket: client });
     }
     if ((request.headers.get("Accept") ?? "").includes("application/nostr+json")) {
-      return new Response(JSON.stringify(relayInfo(this.cfg)), {
+      return new Response(JSON.stringify(this.info()), {
         headers: { ...CORS_HEADERS, "Content-Type": "application/nostr+json" },
       });
     }
@@ -205,6 +214,10 @@ export class NostrRelay extends DurableObject<RelayEnv> {
           return this.onCount(conn, msg);
         case "AUTH":
           return this.onAuth(conn, msg);
+        case "NEG-OPEN":
+        case "NEG-MSG":
+        case "NEG-CLOSE":
+          return this.neg.handle({ id: conn.att.id, mayRead: !this.cfg.authRead || conn.att.authed.length > 0, send: (t) => this.send(conn, t) }, msg, this.cfg);
         default:
           return this.notice(conn, `invalid: unknown message type ${JSON.stringify(msg[0]).slice(0, 40)}`);
       }
@@ -234,6 +247,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     if (!conn) return;
     this.conns.delete(conn.att.id);
     this.bySocket.delete(ws);
+    this.neg.dropConn(conn.att.id);
     if (conn.att.subsInSql) this.state.deleteConn(conn.att.id);
   }
 
@@ -592,7 +606,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   }
 
   /** Changes configuration (persisted; merged over defaults and RELAY_CONFIG). Returns the result. */
-  configure(patch: Partial<RelayConfig>): RelayConfig {
+  configure(patch: Partial<RelayConfig & Nip77Limits>): RelayConfig {
     const stored = JSON.parse(this.state.getSetting("config") ?? "{}") as Record<string, unknown>;
     this.state.putSetting("config", JSON.stringify({ ...stored, ...patch }));
     this.cfg = this.loadConfig();
@@ -601,7 +615,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   }
 
   info(): Record<string, unknown> {
-    return relayInfo(this.cfg);
+    return advertiseNip77(relayInfo(this.cfg), this.neg.limits);
   }
 }
 

@@ -190,6 +190,24 @@ export class EventStore {
     return list.map((r) => r.raw);
   }
 
+  /**
+   * NIP-77: `created_at` and id of the stored events matching one filter (its `limit` ignored),
+   * sorted by (created_at, id) as negentropy wants them, at most `max` rows (callers pass their
+   * limit + 1 to tell "more than the limit").
+   */
+  negentropyItems(f: Filter, now: number, max: number): { timestamps: number[]; ids: string[] } {
+    const timestamps: number[] = [];
+    const ids: string[] = [];
+    if (isEmptyFilter(f) || max <= 0) return { timestamps, ids };
+    const w = filterWhere(f, now);
+    const cur = this.sql.exec(`SELECT e.created_at, e.id FROM events e WHERE ${w.sql} ORDER BY e.created_at ASC, e.id ASC LIMIT ?`, ...w.params, max);
+    for (const [t, id] of cur.raw()) {
+      timestamps.push(t as number);
+      ids.push(id as string);
+    }
+    return { timestamps, ids };
+  }
+
   /** NIP-45: the number of distinct stored events matching any filter (limits do not apply). */
   count(filters: Filter[], now: number): number {
     const parts: string[] = [];
