@@ -22,7 +22,7 @@ export interface Limits {
 export const DEFAULT_LIMITS: Required<Limits> = { wallTimeMs: Infinity, memoryBytes: 1 << 30, outputBytes: 64 << 20 };
 
 /** Exit statuses for stopped processes, as a shell would show them. */
-export const EXIT = { io: 74, timeout: 124, cancelled: 130, trap: 134, memory: 137, output: 153 } as const;
+export const EXIT = { io: 74, timeout: 124, trap: 134, memory: 137, output: 153 } as const;
 
 export interface SpawnOptions {
   namespace: FileService;
@@ -36,13 +36,11 @@ export interface SpawnOptions {
   onStderr?: (bytes: Uint8Array) => void;
   /** The namespace path preopened as "/" (default "/"); null preopens nothing. */
   preopen?: string | null;
-  /** Aborting ends the process (exit 130, reason "cancelled"): at its next tick or wait. */
-  signal?: AbortSignal;
 }
 
 export interface ExitStatus {
   code: number;
-  reason: "exit" | "trap" | "timeout" | "memory" | "output" | "io" | "cancelled";
+  reason: "exit" | "trap" | "timeout" | "memory" | "output" | "io";
   /** Why a process was stopped (trap message or limit), absent for a normal exit. */
   message?: string;
   durationMs: number;
@@ -70,13 +68,6 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     ? new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timeout()), Math.max(0, deadline - performance.now())); })
     : null;
   expired?.catch(() => {});
-  const cancelled = o.signal ? new Promise<never>((_, reject) => {
-    const stop = () => reject(new Cancelled());
-    if (o.signal!.aborted) stop();
-    else o.signal!.addEventListener("abort", stop, { once: true });
-  }) : null;
-  cancelled?.catch(() => {});
-  const guards = [expired, cancelled].filter((p) => p !== null);
 
   const host = new WasiHost({
     fs: o.namespace,
@@ -86,14 +77,13 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     stdout: sink(logs.stdout, o.onStdout),
     stderr: sink(logs.stderr, o.onStderr),
     preopen: o.preopen,
-    guard: guards.length ? (p) => Promise.race([p, ...guards]) : undefined,
+    guard: expired ? (p) => Promise.race([p, expired]) : undefined,
   });
 
   let memory: WebAssembly.Memory | undefined;
   const oanix = {
     tick: (): number => {
       if (performance.now() > deadline) throw timeout();
-      if (o.signal?.aborted) throw new Cancelled();
       return FUEL;
     },
     grow: (pages: number): number => {
@@ -136,10 +126,7 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
   return { ...status, durationMs: performance.now() - started };
 }
 
-class Cancelled extends Error {}
-
 function ended(e: unknown, memoryRefused: boolean, cap: number): Omit<ExitStatus, "durationMs"> {
-  if (e instanceof Cancelled) return { code: EXIT.cancelled, reason: "cancelled", message: "cancelled" };
   if (e instanceof ProcExit) {
     // A guest that dies after being refused memory died of the memory limit, whatever it says.
     if (e.code !== 0 && memoryRefused) return { code: EXIT.memory, reason: "memory", message: `memory limit of ${cap} bytes reached` };

@@ -1,6 +1,7 @@
 // One job's agent run: the namespace (/task with the spec, a fresh /workspace, /logs, the granted
-// capabilities), the spawn under limits and a cancel signal, and the result text or the reason
-// there is none.
+// capabilities), the spawn under limits, and the result text or the reason there is none. It runs
+// inside a job worker (job-worker.ts), so a spinning guest never stalls the provider and a
+// cancelled one is ended by terminating its thread.
 import type { Program } from "../../runtime/modules.ts";
 import { Namespace } from "../../runtime/namespace.ts";
 import { spawn, type Limits } from "../../runtime/process.ts";
@@ -20,7 +21,7 @@ const STDERR_TAIL = 400;
 export async function runJob(
   program: Program,
   spec: JobSpec,
-  o: { limits: Limits; caps?: Record<string, FileService>; signal?: AbortSignal },
+  o: { limits: Limits; caps?: Record<string, FileService> },
 ): Promise<RunOutcome> {
   const task = new TaskService(spec, { status: "running" });
   const ns = new Namespace().mount("/task", task).mount("/workspace", new MemService()).mount("/logs", new LogsService());
@@ -31,10 +32,8 @@ export async function runJob(
     namespace: ns,
     name: `job-${spec.kind}`,
     limits: o.limits,
-    signal: o.signal,
     onStderr: (b) => (stderr = (stderr + dec.decode(b, { stream: true })).slice(-STDERR_TAIL)),
   });
-  if (status.reason === "cancelled") return { ok: false, cancelled: true, reason: "cancelled" };
   if (status.code !== 0) {
     const tail = stderr.trim();
     return { ok: false, cancelled: false, reason: `agent exited with status ${status.code}${status.message ? ` (${status.message})` : ""}${tail ? `: ${tail}` : ""}` };

@@ -12,9 +12,8 @@
 // are picked up again; the seen-set makes live and picked-up copies one job.
 import { cpus } from "node:os";
 import type { Program } from "../../runtime/modules.ts";
-import type { FileService } from "../../runtime/types.ts";
 import { Peer, cipherOf, decrypt, encrypt, now, tag, tags, type Cipher, type Event } from "./nostr.ts";
-import { runJob } from "./run-job.ts";
+import { WorkerPool } from "./pool.ts";
 import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, type JobInput, type JobSpec } from "./spec.ts";
 import type { NwcClient } from "./wallet.ts";
 
@@ -44,8 +43,6 @@ export interface ProviderOptions {
   paymentPollMs?: number;
   /** http was granted: url inputs are fetched for the agent; otherwise passed through. */
   fetchUrls?: boolean;
-  /** The capability mounts of one job (`--cap`), mounted at /cap/<name>. */
-  caps?: (spec: JobSpec) => Record<string, FileService>;
   maxRequestBytes?: number;
   /** How long a `job` input waits for its parent's result (default: timeoutMs or 60 s). */
   chainTimeoutMs?: number;
@@ -73,6 +70,7 @@ export class Provider {
   readonly #deleted = new Map<string, Set<string>>();
   readonly #jobs = new Map<string, Job>();
   readonly #waiting: (() => void)[] = [];
+  readonly #pool = new WorkerPool();
   #running = 0;
   #subs: { close(): void }[] = [];
   #stopped = false;
@@ -120,6 +118,7 @@ export class Provider {
     this.#stopped = true;
     for (const s of this.#subs) s.close();
     for (const j of this.#jobs.values()) j.ctl.abort();
+    this.#pool.close();
     this.#peer.close();
   }
 
@@ -207,11 +206,8 @@ export class Provider {
       try {
         if (queued) this.#feedback(job.spec.request, "processing", "");
         await this.#resolveInputs(job);
-        const out = await runJob(this.#program(job), job.spec, {
-          limits: { wallTimeMs: this.#o.timeoutMs, memoryBytes: this.#o.memoryBytes },
-          caps: this.#o.caps?.(job.spec),
-          signal: job.ctl.signal,
-        });
+        const limits = { wallTimeMs: this.#o.timeoutMs, memoryBytes: this.#o.memoryBytes };
+        const out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal);
         if (!out.ok) {
           if (out.cancelled) throw new Cancelled();
           throw new BadRequest(out.reason);
