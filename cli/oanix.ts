@@ -7,6 +7,9 @@ const [cmd, ...rest] = process.argv.slice(2);
 let code: number;
 try {
   if (cmd === "run") code = await runCommand(rest);
+  else if (cmd === "serve") code = await (await import("./serve.ts")).serveCommand(rest);
+  else if (cmd === "job") code = await (await import("./job.ts")).jobCommand(rest);
+  else if (cmd === "wallet") code = await (await import("./wallet.ts")).walletCommand(rest);
   else if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
     process.stdout.write(HELP);
     code = cmd === undefined ? 2 : 0;
