@@ -96,14 +96,15 @@ export async function jobCommand(argv: string[]): Promise<number> {
       timeoutMs,
       ...(wallet ? { wallet } : {}),
       ...(budget !== undefined ? { budget } : {}),
+      onRequest: (ev) => say(`request ${ev.id}`),
       onFeedback: (fb) => {
+        if (fb.status === "error") return; // said once, below, as the reason of exit 1
         const who = fb.event.pubkey.slice(0, 8);
         say(`${fb.status}${fb.amount !== undefined ? ` ${fb.amount} msats` : ""}${fb.message ? `: ${fb.message}` : ""} (from ${who})`);
         if ((fb.status === "payment-required" || fb.status === "payment_required") && !wallet) say("no --wallet to pay with: waiting for a provider that does not ask");
       },
       onPaid: (amount) => say(`paid ${amount} msats`),
     });
-    say(`request ${job.id}`);
     const r = await job.result;
     process.stdout.write(f.bool.has("json") ? JSON.stringify(r.event) + "\n" : r.content.endsWith("\n") ? r.content : r.content + "\n");
     return 0;
@@ -112,7 +113,11 @@ export async function jobCommand(argv: string[]): Promise<number> {
       say(`timeout: ${e.message}`);
       return 124;
     }
-    if (e instanceof JobFailed || e instanceof OverBudget) {
+    if (e instanceof JobFailed) {
+      say(`error: ${e.message} (from ${e.event.pubkey.slice(0, 8)})`);
+      return 1;
+    }
+    if (e instanceof OverBudget) {
       say(`error: ${e.message}`);
       return 1;
     }

@@ -55,6 +55,8 @@ export interface JobOptions {
   budget?: number;
   onFeedback?: (f: Feedback) => void;
   onPaid?: (amount: number) => void;
+  /** Called with the signed request just before it is published. */
+  onRequest?: (request: Event) => void;
 }
 
 export interface PendingJob {
@@ -136,6 +138,7 @@ export async function submitJob(peer: Peer, r: JobRequest, o: JobOptions): Promi
 
   const sub = await peer.subscribe({ "#e": [request.id] }, (ev) => void onEvent(ev));
   const timer = setTimeout(() => finish(() => settle.reject(new JobTimeout(`no result within ${o.timeoutMs} ms`))), o.timeoutMs);
+  o.onRequest?.(request);
   try {
     await peer.publish(request);
   } catch (e) {

@@ -197,9 +197,13 @@ export class Provider {
     }
 
     const job: Job = { spec, tags: plain, cipher, ctl: new AbortController() };
+    this.#log(`job ${short(e.id)}: kind ${e.kind} from ${short(e.pubkey)}${spec.bid !== undefined ? `, bid ${spec.bid} msats` : ""}`);
     this.#jobs.set(e.id, job);
     try {
-      if (this.#o.price && this.#o.wallet) await this.#collect(job);
+      if (this.#o.price && this.#o.wallet) {
+        await this.#collect(job);
+        this.#log(`job ${short(e.id)}: paid ${this.#o.price} msats`);
+      }
       const queued = this.#running >= this.#o.concurrency;
       this.#feedback(job.spec.request, "processing", queued ? `queued: ${this.#waiting.length + 1} ahead` : "");
       await this.#slot(job);
