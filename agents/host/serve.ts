@@ -58,6 +58,8 @@ interface Job {
   tags: string[][];
   cipher: Cipher | null;
   ctl: AbortController;
+  /** An invoice this provider already asked for this job (found on the relay after a restart). */
+  invoice?: { invoice: string; amount: number };
 }
 
 class Cancelled extends Error {}
@@ -69,6 +71,8 @@ export class Provider {
   /** Request id → author of a deletion seen for it (a deletion may arrive before its request). */
   readonly #deleted = new Map<string, Set<string>>();
   readonly #jobs = new Map<string, Job>();
+  /** Request id → the invoice of our payment-required feedback seen on the relay at pickup. */
+  readonly #invoices = new Map<string, { invoice: string; amount: number }>();
   readonly #waiting: (() => void)[] = [];
   readonly #pool = new WorkerPool();
   #running = 0;
@@ -108,7 +112,7 @@ export class Provider {
     const since = now();
     // Deletions first, so a request and its cancellation picked up together are seen in order.
     this.#subs.push(await this.#peer.subscribe({ kinds: [DELETION], since: since - this.#o.pickupWindowS }, (e) => this.#onDeletion(e)));
-    this.#subs.push(await this.#peer.subscribe({ kinds: this.kinds, since }, (e) => void this.#handle(e)));
+    this.#subs.push(await this.#peer.subscribe({ kinds: this.kinds, since }, (e) => this.#handleSafely(e)));
     await this.#pickUp(since);
     this.#log(`serving kinds ${this.kinds.join(", ")} as ${this.pubkey} on ${this.#o.relays.join(", ")}`);
   }
@@ -136,11 +140,14 @@ export class Provider {
         const isResult = ev.kind >= 6000 && ev.kind < 7000;
         const refusedByMe = ev.kind === FEEDBACK && ev.pubkey === this.pubkey && tag(ev, "status") === "error";
         if (isResult || refusedByMe) answered.add(ref);
+        const amount = ev.tags.find((t) => t[0] === "amount");
+        if (ev.kind === FEEDBACK && ev.pubkey === this.pubkey && tag(ev, "status") === "payment-required" && amount?.[2])
+          this.#invoices.set(ref, { invoice: amount[2], amount: Number(amount[1]) });
       }
     }
     const todo = reqs.filter((e) => !answered.has(e.id)).sort((a, b) => a.created_at - b.created_at);
     if (todo.length) this.#log(`picking up ${todo.length} unanswered request(s)`);
-    for (const e of todo) void this.#handle(e);
+    for (const e of todo) this.#handleSafely(e);
   }
 
   #forMe(e: Event): boolean {
@@ -169,6 +176,11 @@ export class Provider {
     }
   }
 
+  /** A job's trouble is answered as feedback inside #handle; anything else is logged, never fatal. */
+  #handleSafely(e: Event): void {
+    this.#handle(e).catch((err) => this.#log(`job ${short(e.id)}: ${(err as Error).stack ?? err}`));
+  }
+
   async #handle(e: Event): Promise<void> {
     if (this.#stopped || this.#seen.has(e.id) || !this.#forMe(e)) return;
     this.#seen.add(e.id);
@@ -184,7 +196,7 @@ export class Provider {
         plain = JSON.parse(decrypt(this.#peer.secretKey, e.pubkey, e.content, cipher)) as string[][];
         if (!Array.isArray(plain)) throw new Error("not a tag list");
       } catch (err) {
-        return this.#fail(e, null, `cannot decrypt the request (${(err as Error).message})`);
+        return this.#fail(e, `cannot decrypt the request (${(err as Error).message})`);
       }
     }
     let spec: JobSpec;
@@ -192,11 +204,12 @@ export class Provider {
       spec = readRequest(e, plain, this.#o.maxRequestBytes);
       if (this.#o.price && spec.bid !== undefined && spec.bid < this.#o.price) throw new BadRequest(`bid of ${spec.bid} msats is below the price of ${this.#o.price} msats`);
     } catch (err) {
-      if (err instanceof BadRequest) return this.#fail(e, cipher, err.message);
+      if (err instanceof BadRequest) return this.#fail(e, err.message);
       throw err;
     }
 
-    const job: Job = { spec, tags: plain, cipher, ctl: new AbortController() };
+    const invoice = this.#invoices.get(e.id);
+    const job: Job = { spec, tags: plain, cipher, ctl: new AbortController(), ...(invoice ? { invoice } : {}) };
     this.#log(`job ${short(e.id)}: kind ${e.kind} from ${short(e.pubkey)}${spec.bid !== undefined ? `, bid ${spec.bid} msats` : ""}`);
     this.#jobs.set(e.id, job);
     try {
@@ -224,7 +237,7 @@ export class Provider {
       if (err instanceof Cancelled || job.ctl.signal.aborted) return;
       const why = err instanceof BadRequest ? err.message : `provider error: ${(err as Error).message}`;
       this.#log(`job ${short(e.id)}: error: ${why}`);
-      await this.#fail(e, cipher, why);
+      await this.#fail(e, why);
     } finally {
       this.#jobs.delete(e.id);
     }
@@ -265,12 +278,21 @@ export class Provider {
   async #collect(job: Job): Promise<void> {
     const wallet = this.#o.wallet!;
     const price = this.#o.price!;
-    const inv = await wallet.makeInvoice(price, `OANIX job ${job.spec.id}`, Math.ceil(this.#o.paymentTimeoutMs / 1000));
-    this.#feedback(job.spec.request, "payment-required", `pay ${price} msats to run this job`, [["amount", String(price), inv.invoice]]);
+    // Picked up after a restart: the invoice asked for before the crash may already be paid.
+    let invoice = job.invoice?.invoice;
+    if (invoice) {
+      const before = await wallet.lookupInvoice({ invoice }).catch(() => null);
+      if (before?.settled_at) return;
+      if (!before || before.expires_at <= now()) invoice = undefined;
+    }
+    if (!invoice) {
+      invoice = (await wallet.makeInvoice(price, `OANIX job ${job.spec.id}`, Math.ceil(this.#o.paymentTimeoutMs / 1000))).invoice;
+      this.#feedback(job.spec.request, "payment-required", `pay ${price} msats to run this job`, [["amount", String(price), invoice]]);
+    }
     const deadline = Date.now() + this.#o.paymentTimeoutMs;
     for (;;) {
       await sleep(this.#o.paymentPollMs, job.ctl.signal);
-      const state = await wallet.lookupInvoice({ payment_hash: inv.payment_hash });
+      const state = await wallet.lookupInvoice({ invoice });
       if (state.settled_at) return;
       if (Date.now() > deadline) throw new BadRequest(`invoice of ${price} msats was not paid within ${Math.round(this.#o.paymentTimeoutMs / 1000)} s`);
     }
@@ -367,7 +389,7 @@ export class Provider {
     });
   }
 
-  async #fail(req: Event, _cipher: Cipher | null, why: string): Promise<void> {
+  async #fail(req: Event, why: string): Promise<void> {
     if (this.#stopped) return;
     await this.#peer.publish(this.#feedbackEvent(req, "error", why)).catch((err) => this.#log(`job ${short(req.id)}: error feedback not published: ${(err as Error).message}`));
   }

@@ -113,4 +113,35 @@ describe("paid jobs", () => {
     expect(e.message).toMatch(/payment failed: INSUFFICIENT_BALANCE/);
     c.close();
   });
+
+  it("a paid job picked up after a restart is not charged twice", async () => {
+    const sk = generateSecretKey();
+    const payTo = connect(ledger.account("frank-provider", [relay.url], 0));
+    const crashing = new Provider({
+      relays: [relay.url], secretKey: sk, programs: new Map([[5101, await agent("busy")]]), timeoutMs: 60_000,
+      price: 700, wallet: payTo, paymentPollMs: 100,
+    });
+    await crashing.start();
+    const c = newPeer(relay.url);
+    const w = connect(ledger.account("frank", [relay.url], 5000));
+    const job = await submitJob(c, { kind: 5101, inputs: [{ data: "paid once only", type: "text" }], bid: 700 }, { timeoutMs: 30_000, wallet: w, budget: 5000 });
+    // Paid, then running (spinning) when the provider dies.
+    await collect(c, { "#e": [job.id] }, (es) => es.filter((e) => status(e) === "processing").length > 0, 10_000);
+    crashing.stop();
+    expect(ledger.balances()).toMatchObject({ frank: 4300, "frank-provider": 700 });
+    const restarted = new Provider({
+      relays: [relay.url], secretKey: sk, programs: new Map([[5101, await agent("jobcount")]]),
+      price: 700, wallet: payTo, paymentPollMs: 100,
+    });
+    await restarted.start();
+    try {
+      expect((await job.result).content).toBe("3 words");
+      const asks = (await c.query({ kinds: [7000], "#e": [job.id] })).filter((e) => status(e) === "payment-required");
+      expect(asks).toHaveLength(1);
+      expect(ledger.balances()).toMatchObject({ frank: 4300, "frank-provider": 700 });
+    } finally {
+      restarted.stop();
+      c.close();
+    }
+  });
 });
