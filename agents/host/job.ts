@@ -53,6 +53,8 @@ export interface JobOptions {
   wallet?: NwcClient;
   /** msats the wallet may pay for this job (default: nothing without a wallet, the bid with one). */
   budget?: number;
+  /** A budget shared with other jobs (payments draw from `left`); takes the place of `budget`. */
+  purse?: { left: number };
   onFeedback?: (f: Feedback) => void;
   onPaid?: (amount: number) => void;
   /** Called with the signed request just before it is published. */
@@ -82,7 +84,7 @@ export function jobRequestEvent(peer: Peer, r: JobRequest): Event {
 
 export async function submitJob(peer: Peer, r: JobRequest, o: JobOptions): Promise<PendingJob> {
   const request = jobRequestEvent(peer, r);
-  let budget = o.budget ?? (o.wallet ? (r.bid ?? 0) : 0);
+  const purse = o.purse ?? { left: o.budget ?? (o.wallet ? (r.bid ?? 0) : 0) };
   let settle!: { resolve: (v: JobResult) => void; reject: (e: Error) => void };
   const result = new Promise<JobResult>((resolve, reject) => (settle = { resolve, reject }));
   result.catch(() => {});
@@ -124,13 +126,13 @@ export async function submitJob(peer: Peer, r: JobRequest, o: JobOptions): Promi
     if ((f.status === "payment-required" || f.status === "payment_required") && f.bolt11 && o.wallet && !paid.has(f.bolt11)) {
       paid.add(f.bolt11);
       const amount = f.amount ?? 0;
-      if (amount > budget) return finish(() => settle.reject(new OverBudget(`EDQUOT: the invoice asks ${amount} msats, over the budget of ${budget} msats; nothing was paid`)));
-      budget -= amount;
+      if (amount > purse.left) return finish(() => settle.reject(new OverBudget(`EDQUOT: the invoice asks ${amount} msats, over the budget of ${purse.left} msats; nothing was paid`)));
+      purse.left -= amount;
       try {
         await o.wallet.payInvoice(f.bolt11);
         o.onPaid?.(amount);
       } catch (e) {
-        budget += amount;
+        purse.left += amount;
         finish(() => settle.reject(new JobFailed(`payment failed: ${(e as Error).message}`, ev)));
       }
     }
