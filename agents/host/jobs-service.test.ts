@@ -115,4 +115,27 @@ describe("/cap/nostr/jobs", () => {
     expect({ code: st.code, stderr }).toEqual({ code: 0, stderr: "" });
     expect(task.result()).toEqual({ content: "HIRE SOMEONE TO SHOUT THIS" });
   });
+
+  it("the orchestrator demo splits a text, hires word counters for the parts in parallel, and adds up", async () => {
+    const { jobs } = service();
+    const run = async (params: Record<string, string>) => {
+      const task = new TaskService({ id: "y", kind: 5201, input: [{ data: "one two three four five six seven eight nine", type: "text" }], params });
+      const ns = new Namespace().mount("/task", task).mount("/workspace", new MemService()).mount("/logs", new LogsService()).mount("/cap/nostr/jobs", jobs);
+      let stderr = "";
+      const st = await spawn(await agent("orchestrate"), { namespace: ns, limits: { wallTimeMs: 30_000 }, onStderr: (b) => (stderr += dec(b)) });
+      return { code: st.code, stderr, result: st.code === 0 ? (task.result() as { content: string; parts: number[]; jobs: string[] }) : null };
+    };
+    const ok = await run({ parts: "3", kind: "5050" });
+    expect(ok.stderr).toBe("");
+    expect(ok.result).toMatchObject({ content: "9 words", parts: [3, 3, 3] });
+    expect(new Set(ok.result!.jobs).size).toBe(3);
+    // Each part was a real job on the relay, answered by the provider.
+    const watcher = newPeer(relay.url);
+    peers.push(watcher);
+    const answers = await watcher.query({ kinds: [6050], "#e": ok.result!.jobs });
+    expect(answers.map((e) => e.content).sort()).toEqual(["3 words", "3 words", "3 words"]);
+    const broken = await run({ parts: "2", kind: "5051" });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/orchestrate: job [0-9a-f]{64}: .*EIO/);
+  });
 });
