@@ -193,8 +193,10 @@ export class Provider {
       if (!tags(e, "p").some((t) => t[1] === this.pubkey)) return;
       cipher = cipherOf(e.content);
       try {
-        plain = JSON.parse(decrypt(this.#peer.secretKey, e.pubkey, e.content, cipher)) as string[][];
-        if (!Array.isArray(plain)) throw new Error("not a tag list");
+        const inner = JSON.parse(decrypt(this.#peer.secretKey, e.pubkey, e.content, cipher)) as string[][];
+        if (!Array.isArray(inner)) throw new Error("not a tag list");
+        // The clear tags (bid, expiration, relays) count too; i and param live inside.
+        plain = [...inner, ...e.tags.filter((t) => t[0] !== "encrypted" && t[0] !== "p")];
       } catch (err) {
         return this.#fail(e, `cannot decrypt the request (${(err as Error).message})`);
       }
