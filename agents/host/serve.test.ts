@@ -79,6 +79,19 @@ describe("oanix serve: a job end to end", () => {
     c.close();
   });
 
+  it("a chained job waiting for its parent holds no slot: with --concurrency 1 both are answered", async () => {
+    await provider({ programs: new Map([[5054, await agent("jobcount")]]), concurrency: 1, chainTimeoutMs: 4000 });
+    const c = newPeer(relay.url);
+    const parent = c.sign({ kind: 5054, tags: [["i", "w x y z", "text"], ["param", "op", "upper"]], content: "" });
+    const child = ask(5054, [["i", parent.id, "job"]]);
+    await sleep(800);
+    await c.publish(parent);
+    const { result, error } = await child;
+    expect(error).toBeUndefined();
+    expect(result?.content).toBe("4 words");
+    c.close();
+  });
+
   it("a chained job whose parent never answers gets error feedback; the provider keeps serving", async () => {
     await provider({ programs: new Map([[5053, await agent("jobcount")]]), chainTimeoutMs: 1500 });
     const ghost = "ab".repeat(32);

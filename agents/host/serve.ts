@@ -221,20 +221,22 @@ export class Provider {
       }
       const queued = this.#running >= this.#o.concurrency;
       this.#feedback(job.spec.request, "processing", queued ? `queued: ${this.#waiting.length + 1} ahead` : "");
+      // Inputs first: a chained job waiting for its parent must not hold a slot the parent needs.
+      await this.#resolveInputs(job);
       await this.#slot(job);
+      let out;
       try {
-        if (queued) this.#feedback(job.spec.request, "processing", "");
-        await this.#resolveInputs(job);
         const limits = { wallTimeMs: this.#o.timeoutMs, memoryBytes: this.#o.memoryBytes };
-        const out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal);
-        if (!out.ok) {
-          if (out.cancelled) throw new Cancelled();
-          throw new BadRequest(out.reason);
-        }
-        await this.#answer(job, out.content);
+        out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal);
       } finally {
+        // The slot is the agent's: publishing the answer waits for the relays, not for a core.
         this.#release();
       }
+      if (!out.ok) {
+        if (out.cancelled) throw new Cancelled();
+        throw new BadRequest(out.reason);
+      }
+      await this.#answer(job, out.content);
     } catch (err) {
       if (err instanceof Cancelled || job.ctl.signal.aborted) return;
       const why = err instanceof BadRequest ? err.message : `provider error: ${(err as Error).message}`;
