@@ -24,10 +24,15 @@ Options:
   --relay URL            relay to serve on (repeatable)
   --kind KIND=MODULE     serve job kind KIND with the agent MODULE.wasm (repeatable)
   --cap http             fetch "url" inputs for the agent (without it they are passed through)
+  --cap nostr            the agent may hire other agents through /cap/nostr/jobs (requests signed
+                         with this provider's key; the rest of /cap/nostr comes with the
+                         capabilities)
+  --budget nostr:msats=N the most one agent may pay (through --wallet) for the agents it hires
+                         (default 0: a priced hire is EDQUOT)
   --price MSATS          price per job: lower bids are refused; results carry an amount tag
   --wallet URI           nostr+walletconnect://... : with --price, each job first sends
                          payment-required with an invoice (make_invoice) and runs once it is paid
-                         (lookup_invoice)
+                         (lookup_invoice); with --cap nostr, hired agents are paid from it
   --concurrency N        jobs run at once (default: CPU count); more wait in a queue
   --timeout MS           wall time per agent (default 60000)
   --memory MB            memory per agent (default 256)
@@ -41,7 +46,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_HELP);
     return 0;
   }
-  const f = parseFlags(argv, { relay: "many", kind: "many", cap: "many", price: "one", wallet: "one", concurrency: "one", timeout: "one", memory: "one", name: "one", about: "one" }, "serve");
+  const f = parseFlags(argv, { relay: "many", kind: "many", cap: "many", budget: "many", price: "one", wallet: "one", concurrency: "one", timeout: "one", memory: "one", name: "one", about: "one" }, "serve");
   const relayList = relays(f);
   const programs = new Map<number, Program>();
   for (const spec of f.many.kind ?? []) {
@@ -64,7 +69,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
   }
   if (!programs.size) throw new UsageError("needs at least one --kind KIND=MODULE.wasm (try oanix serve --help)");
-  for (const c of f.many.cap ?? []) if (c !== "http") throw new UsageError(`--cap ${c}: oanix serve grants only http (for url inputs) so far`);
+  const caps = new Set(f.many.cap ?? []);
+  for (const c of caps) if (c !== "http" && c !== "nostr") throw new UsageError(`--cap ${c}: oanix serve grants http (url inputs) and nostr (hiring) so far`);
+  let hireBudget = 0;
+  for (const b of f.many.budget ?? []) {
+    const m = /^nostr:msats=(\d+)$/.exec(b);
+    if (!m) throw new UsageError(`--budget takes nostr:msats=N so far (got "${b}")`);
+    if (!caps.has("nostr")) throw new UsageError("--budget nostr:msats=N needs --cap nostr");
+    hireBudget = integer(m[1]!, "budget");
+  }
   let wallet: NwcClient | undefined;
   if (f.one.wallet !== undefined) {
     try {
@@ -73,14 +86,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--wallet: ${(e as Error).message}`);
     }
   }
-  if (wallet && f.one.price === undefined) throw new UsageError("--wallet needs --price (the wallet makes the invoices for it)");
+  if (wallet && f.one.price === undefined && !caps.has("nostr")) throw new UsageError("--wallet needs --price (invoices) or --cap nostr (paying hired agents)");
   const provider = new Provider({
     relays: relayList,
     secretKey: secretBytes(loadSecret()),
     programs,
-    fetchUrls: (f.many.cap ?? []).includes("http"),
+    fetchUrls: caps.has("http"),
+    ...(caps.has("nostr") ? { hire: { budgetMsats: hireBudget, ...(f.one.wallet !== undefined ? { wallet: f.one.wallet } : {}) } } : {}),
     ...(f.one.price !== undefined ? { price: integer(f.one.price, "price", 1) } : {}),
-    ...(wallet ? { wallet } : {}),
+    ...(wallet && f.one.price !== undefined ? { wallet } : {}),
     ...(f.one.concurrency !== undefined ? { concurrency: integer(f.one.concurrency, "concurrency", 1) } : {}),
     timeoutMs: f.one.timeout !== undefined ? integer(f.one.timeout, "timeout", 1) : 60_000,
     memoryBytes: (f.one.memory !== undefined ? integer(f.one.memory, "memory", 1) : 256) * 2 ** 20,

@@ -124,4 +124,21 @@ describe("the marketplace commands", () => {
     expect(JSON.parse(balances.stdout)).toEqual({ provider: 4000, customer: 6000 });
     expect(s.stderr()).toMatch(/result published/);
   });
+
+  it("an orchestrator served with --cap nostr hires a priced provider and pays it within its budget", async () => {
+    const ledger = join(dir, "ledger2.json");
+    const w = await daemon(["wallet", "--ledger", ledger, "--relay", relay.url, "--account", "counter=0", "--account", "boss=10000"], /answering NIP-47/);
+    const uri = (name: string) => w.stdout().split("\n").find((l) => l.startsWith(name + " "))!.split(" ")[1]!;
+    await daemon(["serve", "--relay", relay.url, "--kind", `5060=${JOBCOUNT}`, "--price", "1500", "--wallet", uri("counter")], /serving kinds 5060/);
+    const boss = ["serve", "--relay", relay.url, "--kind", `5261=${join(ROOT, "agents/build/orchestrate.wasm")}`, "--cap", "nostr", "--wallet", uri("boss")];
+    await daemon([...boss, "--budget", "nostr:msats=3000"], /serving kinds 5261/);
+    const ok = await oanix(["job", "--relay", relay.url, "--kind", "5261", "--input", "one two three four five", "--param", "parts=2", "--param", "kind=5060", "--json"]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).content).toBe("5 words");
+    expect(JSON.parse((await oanix(["wallet", "--ledger", ledger, "--balances"])).stdout)).toEqual({ counter: 3000, boss: 7000 });
+    // Three parts cost 4500 msats, over the 3000 budget: the agent's hire is EDQUOT and the job fails.
+    const dear = await oanix(["job", "--relay", relay.url, "--kind", "5261", "--input", "one two three four five six", "--param", "parts=3", "--param", "kind=5060", "--timeout", "20"]);
+    expect(dear.code).toBe(1);
+    expect(dear.stderr).toMatch(/EDQUOT/);
+  });
 });

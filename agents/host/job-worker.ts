@@ -3,9 +3,21 @@
 import { parentPort } from "node:worker_threads";
 import type { Program } from "../../runtime/modules.ts";
 import { runJob, type RunOutcome } from "./run-job.ts";
-import type { WorkerRequest } from "./pool.ts";
+import type { HireGrant, WorkerRequest } from "./pool.ts";
+import { JobsService } from "./jobs-service.ts";
+import { Peer, secretBytes } from "./nostr.ts";
+import { NwcClient } from "./wallet.ts";
 
 const programs = new Map<string, Program>();
+/** One relay connection (and wallet connection) per identity, kept for the thread's life. */
+const peers = new Map<string, { peer: Peer; wallet?: NwcClient }>();
+
+function jobsFor(g: HireGrant): JobsService {
+  const key = `${g.secretKey}|${g.relays.join(",")}|${g.wallet ?? ""}`;
+  let p = peers.get(key);
+  if (!p) peers.set(key, (p = { peer: new Peer(g.relays, secretBytes(g.secretKey)), ...(g.wallet ? { wallet: new NwcClient(g.wallet) } : {}) }));
+  return new JobsService({ peer: p.peer, ...(p.wallet ? { wallet: p.wallet } : {}), budgetMsats: g.budgetMsats, timeoutMs: g.timeoutMs });
+}
 
 parentPort!.on("message", async (m: WorkerRequest) => {
   if (m.module) programs.set(m.hash, { module: m.module, hash: m.hash, instrumented: m.instrumented });
@@ -13,7 +25,7 @@ parentPort!.on("message", async (m: WorkerRequest) => {
   let out: RunOutcome;
   try {
     if (!program) throw new Error(`module ${m.hash} was never sent to this worker`);
-    out = await runJob(program, m.spec, { limits: m.limits });
+    out = await runJob(program, m.spec, { limits: m.limits, ...(m.hire ? { caps: { "nostr/jobs": jobsFor(m.hire) } } : {}) });
   } catch (e) {
     out = { ok: false, cancelled: false, reason: `provider error: ${(e as Error).message}` };
   }

@@ -10,6 +10,7 @@ import { MemService } from "../../services/mem.ts";
 import { TaskService } from "../../services/task.ts";
 import { JobsService } from "./jobs-service.ts";
 import { Provider } from "./serve.ts";
+import { submitJob } from "./job.ts";
 import { agent, newPeer, startRelay, type TestRelay } from "./testing.ts";
 import type { FileHandle } from "../../runtime/types.ts";
 
@@ -137,5 +138,26 @@ describe("/cap/nostr/jobs", () => {
     const broken = await run({ parts: "2", kind: "5051" });
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/orchestrate: job [0-9a-f]{64}: .*EIO/);
+  });
+
+  it("served: a customer asks the orchestrator provider, which hires the word-count provider through the relay", async () => {
+    const boss = new Provider({ relays: [relay.url], secretKey: generateSecretKey(), programs: new Map([[5201, await agent("orchestrate")]]), hire: { timeoutMs: 15_000 } });
+    await boss.start();
+    try {
+      const c = newPeer(relay.url);
+      peers.push(c);
+      const job = await submitJob(c, { kind: 5201, inputs: [{ data: "a b c d e f g h i j k", type: "text" }], params: { parts: "4", kind: "5050" } }, { timeoutMs: 30_000 });
+      const r = await job.result;
+      expect(r.content).toBe("11 words");
+      expect(r.event.pubkey).toBe(boss.pubkey);
+      // The four hired jobs were requested by the orchestrator provider's key and answered by the counter.
+      const hired = await c.query({ kinds: [5050], authors: [boss.pubkey] });
+      expect(hired).toHaveLength(4);
+      const answers = await c.query({ kinds: [6050], "#e": hired.map((e) => e.id) });
+      expect(answers.every((e) => e.pubkey === provider.pubkey)).toBe(true);
+      expect(answers).toHaveLength(4);
+    } finally {
+      boss.stop();
+    }
   });
 });

@@ -15,6 +15,20 @@ export interface WorkerRequest {
   instrumented: boolean;
   spec: JobSpec;
   limits: Limits;
+  /** Grants the agent /cap/nostr/jobs, hiring as this identity (built in the worker). */
+  hire?: HireGrant;
+}
+
+/** What a worker needs to mount /cap/nostr/jobs for an agent: plain data, it crosses threads. */
+export interface HireGrant {
+  relays: string[];
+  /** Hex secret key the agent's job requests are signed with (the provider's). */
+  secretKey: string;
+  /** msats the agent may pay per job it runs (invoices go through `wallet`). */
+  budgetMsats: number;
+  wallet?: string;
+  /** Each hired job's limit. */
+  timeoutMs: number;
 }
 
 interface Slot {
@@ -29,13 +43,13 @@ export class WorkerPool {
   readonly #idle: Slot[] = [];
   #ids = 0;
 
-  async run(program: Program, spec: JobSpec, limits: Limits, signal: AbortSignal): Promise<RunOutcome> {
+  async run(program: Program, spec: JobSpec, limits: Limits, signal: AbortSignal, hire?: HireGrant): Promise<RunOutcome> {
     if (signal.aborted) return { ok: false, cancelled: true, reason: "cancelled" };
     const slot = this.#idle.pop() ?? { worker: new Worker(WORKER), known: new Set<string>() };
     const hash = program.hash || `anon-${++this.#ids}`;
     const first = !slot.known.has(hash);
     slot.known.add(hash);
-    const req: WorkerRequest = { hash, instrumented: program.instrumented, spec, limits, ...(first ? { module: program.module } : {}) };
+    const req: WorkerRequest = { hash, instrumented: program.instrumented, spec, limits, ...(first ? { module: program.module } : {}), ...(hire ? { hire } : {}) };
     return new Promise<RunOutcome>((resolve) => {
       const done = (out: RunOutcome, reuse: boolean) => {
         slot.worker.off("message", onMessage);

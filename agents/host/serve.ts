@@ -13,7 +13,8 @@
 import { cpus } from "node:os";
 import type { Program } from "../../runtime/modules.ts";
 import { Peer, cipherOf, decrypt, encrypt, now, tag, tags, type Cipher, type Event } from "./nostr.ts";
-import { WorkerPool } from "./pool.ts";
+import { WorkerPool, type HireGrant } from "./pool.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, type JobInput, type JobSpec } from "./spec.ts";
 import type { NwcClient } from "./wallet.ts";
 
@@ -43,6 +44,11 @@ export interface ProviderOptions {
   paymentPollMs?: number;
   /** http was granted: url inputs are fetched for the agent; otherwise passed through. */
   fetchUrls?: boolean;
+  /**
+   * Agents may hire other agents: /cap/nostr/jobs is mounted for them, signing with this provider's
+   * key; invoices are paid through `hireWallet` (a wallet connect URI) up to `budgetMsats` per job.
+   */
+  hire?: { budgetMsats?: number; wallet?: string; timeoutMs?: number };
   maxRequestBytes?: number;
   /** How long a `job` input waits for its parent's result (default: timeoutMs or 60 s). */
   chainTimeoutMs?: number;
@@ -227,7 +233,7 @@ export class Provider {
       let out;
       try {
         const limits = { wallTimeMs: this.#o.timeoutMs, memoryBytes: this.#o.memoryBytes };
-        out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal);
+        out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal, this.#hireGrant());
       } finally {
         // The slot is the agent's: publishing the answer waits for the relays, not for a core.
         this.#release();
@@ -245,6 +251,15 @@ export class Provider {
     } finally {
       this.#jobs.delete(e.id);
     }
+  }
+
+  #hireGrant(): HireGrant | undefined {
+    const h = this.#o.hire;
+    if (!h) return undefined;
+    return {
+      relays: this.#o.relays, secretKey: bytesToHex(this.#o.secretKey), budgetMsats: h.budgetMsats ?? 0,
+      timeoutMs: h.timeoutMs ?? this.#o.timeoutMs ?? 60_000, ...(h.wallet ? { wallet: h.wallet } : {}),
+    };
   }
 
   #program(job: Job): Program {
