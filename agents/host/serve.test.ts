@@ -1,11 +1,11 @@
 // The provider against the real local relay (wrangler dev), with nostr-tools customers: the job
 // life, chaining, encryption, cancellation, the queue, restart pickup, and every kind of bad input.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer } from "node:http";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { submitJob, JobFailed } from "./job.ts";
+import { submitJob } from "./job.ts";
 import { Provider, type ProviderOptions } from "./serve.ts";
 import { agent, collect, newPeer, sleep, startRelay, status, type TestRelay } from "./testing.ts";
-import type { Event } from "./nostr.ts";
 
 let relay: TestRelay;
 const providers: Provider[] = [];
@@ -237,5 +237,23 @@ describe("inputs the provider resolves", () => {
   });
 });
 
-void JobFailed;
-void ({} as Event);
+describe("url inputs with http granted", () => {
+  it("are fetched for the agent; a failing URL is error feedback", async () => {
+    const server = createServer((req, res) => {
+      if (req.url === "/doc") res.end("fetched over http for the agent");
+      else (res.statusCode = 404), res.end("no");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      await provider({ programs: new Map([[5091, await agent("jobcount")]]), fetchUrls: true });
+      const ok = await ask(5091, [["i", `http://127.0.0.1:${port}/doc`, "url"], ["param", "op", "upper"]]);
+      expect(ok.result?.content).toBe("FETCHED OVER HTTP FOR THE AGENT");
+      const missing = await ask(5091, [["i", `http://127.0.0.1:${port}/gone`, "url"]]);
+      expect(missing.error?.content).toBe(`input url http://127.0.0.1:${port}/gone: HTTP 404`);
+    } finally {
+      server.close();
+    }
+  });
+});
+
