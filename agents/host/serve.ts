@@ -73,9 +73,10 @@ class Cancelled extends Error {}
 export class Provider {
   readonly #o: Required<Pick<ProviderOptions, "concurrency" | "paymentTimeoutMs" | "paymentPollMs" | "maxRequestBytes" | "pickupWindowS" | "chainTimeoutMs">> & ProviderOptions;
   readonly #peer: Peer;
-  readonly #seen = new Set<string>();
-  /** Request id → author of a deletion seen for it (a deletion may arrive before its request). */
-  readonly #deleted = new Map<string, Set<string>>();
+  /** Request id → its created_at; pruned past the pickup window (older requests never come again). */
+  readonly #seen = new Map<string, number>();
+  /** Request id → authors of deletions seen for it (a deletion may arrive before its request). */
+  readonly #deleted = new Map<string, { by: Set<string>; at: number }>();
   readonly #jobs = new Map<string, Job>();
   /** Request id → the invoice of our payment-required feedback seen on the relay at pickup. */
   readonly #invoices = new Map<string, { invoice: string; amount: number }>();
@@ -156,6 +157,15 @@ export class Provider {
     for (const e of todo) this.#handleSafely(e);
   }
 
+  #remember(e: Event): void {
+    this.#seen.set(e.id, e.created_at);
+    if (this.#seen.size % 1024 !== 0) return;
+    // Live requests are newer than the start and pickup only looks back one window: older ids can go.
+    const horizon = now() - this.#o.pickupWindowS - 600;
+    for (const [id, at] of this.#seen) if (at < horizon && !this.#jobs.has(id)) this.#seen.delete(id);
+    for (const [id, d] of this.#deleted) if (d.at < horizon) this.#deleted.delete(id);
+  }
+
   #forMe(e: Event): boolean {
     if (!this.#o.programs.has(e.kind)) return false;
     const exp = expiration(e);
@@ -175,9 +185,9 @@ export class Provider {
           job.ctl.abort();
         }
       } else {
-        let by = this.#deleted.get(id);
-        if (!by) this.#deleted.set(id, (by = new Set()));
-        by.add(d.pubkey);
+        let entry = this.#deleted.get(id);
+        if (!entry) this.#deleted.set(id, (entry = { by: new Set(), at: d.created_at }));
+        entry.by.add(d.pubkey);
       }
     }
   }
@@ -189,8 +199,8 @@ export class Provider {
 
   async #handle(e: Event): Promise<void> {
     if (this.#stopped || this.#seen.has(e.id) || !this.#forMe(e)) return;
-    this.#seen.add(e.id);
-    if (this.#deleted.get(e.id)?.has(e.pubkey)) return;
+    this.#remember(e);
+    if (this.#deleted.get(e.id)?.by.has(e.pubkey)) return;
 
     let plain = e.tags;
     let cipher: Cipher | null = null;
