@@ -42,7 +42,7 @@ function startProvider(args: string[], ready: RegExp, stream: "stdout" | "stderr
         clearTimeout(t);
         resolve({
           pubkey: m[1]!, child,
-          stop: () => new Promise<void>((r) => (child.exitCode !== null ? r() : (child.once("exit", () => r()), child.kill("SIGTERM")))),
+          stop: () => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : (child.once("exit", () => r()), child.kill("SIGTERM")))),
         });
       }
     };
@@ -98,10 +98,17 @@ export async function run(): Promise<BenchResult[]> {
   relayUrl = dev.relayUrl;
   const customer = new Customer();
   const results: BenchResult[] = [];
+  // Every provider process started here is stopped at the end, whatever happens in between.
+  const started: Provider[] = [];
+  const track = async (p: Promise<Provider>) => {
+    const x = await p;
+    started.push(x);
+    return x;
+  };
   try {
     await customer.start();
-    const peer = await plainPeer();
-    let ours = await oanixServe();
+    const peer = await track(plainPeer());
+    let ours = await track(oanixServe());
     // Warm-up: connections, the compiled module's first instantiation, workerd's JIT.
     for (let i = 0; i < 3; i++) {
       await customer.batch(OURS, ours.pubkey, 4);
@@ -123,7 +130,7 @@ export async function run(): Promise<BenchResult[]> {
     const N = 60;
     const peerRates: number[] = [];
     for (const conc of [1, 2, 8]) {
-      ours = await oanixServe(conc);
+      ours = await track(oanixServe(conc));
       await customer.batch(OURS, ours.pubkey, 4);
       const rates: number[] = [];
       for (let r = 0; r < 3; r++) {
@@ -138,8 +145,8 @@ export async function run(): Promise<BenchResult[]> {
         note: `${N} jobs published at once, until the last result; median of 3; oanix serve --concurrency ${conc}. The peer has no concurrency limit (plain JS, no sandbox).`,
       });
     }
-    await peer.stop();
   } finally {
+    await Promise.all(started.map((p) => p.stop()));
     customer.peer.close();
     await dev.stop();
     rmSync(dir, { recursive: true, force: true });
