@@ -123,8 +123,9 @@ export async function submitJob(peer: Peer, r: JobRequest, o: JobOptions): Promi
     };
     o.onFeedback?.(f);
     if (f.status === "error") return finish(() => settle.reject(new JobFailed(f.message || "the provider reported an error", ev)));
-    if ((f.status === "payment-required" || f.status === "payment_required") && f.bolt11 && o.wallet && !paid.has(f.bolt11)) {
-      paid.add(f.bolt11);
+    // One payment per provider and job: a second invoice for the same job is not paid again.
+    if ((f.status === "payment-required" || f.status === "payment_required") && f.bolt11 && o.wallet && !paid.has(ev.pubkey)) {
+      paid.add(ev.pubkey);
       const amount = f.amount ?? 0;
       if (amount > purse.left) return finish(() => settle.reject(new OverBudget(`EDQUOT: the invoice asks ${amount} msats, over the budget of ${purse.left} msats; nothing was paid`)));
       purse.left -= amount;
@@ -133,6 +134,7 @@ export async function submitJob(peer: Peer, r: JobRequest, o: JobOptions): Promi
         o.onPaid?.(amount);
       } catch (e) {
         purse.left += amount;
+        paid.delete(ev.pubkey);
         finish(() => settle.reject(new JobFailed(`payment failed: ${(e as Error).message}`, ev)));
       }
     }

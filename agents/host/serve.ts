@@ -16,7 +16,7 @@ import { Peer, cipherOf, decrypt, encrypt, now, tag, tags, type Cipher, type Eve
 import { WorkerPool, type HireGrant } from "./pool.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, type JobInput, type JobSpec } from "./spec.ts";
-import type { NwcClient } from "./wallet.ts";
+import { NwcError, type NwcClient } from "./wallet.ts";
 
 export const HANDLER_INFO = 31990;
 export const FEEDBACK = 7000;
@@ -310,9 +310,11 @@ export class Provider {
     // Picked up after a restart: the invoice asked for before the crash may already be paid.
     let invoice = job.invoice?.invoice;
     if (invoice) {
-      const before = await wallet.lookupInvoice({ invoice }).catch(() => null);
+      // Only a wallet that says "no such invoice" or "expired" earns a new one: a wallet that did
+      // not answer this time must not make the customer pay twice.
+      const before = await wallet.lookupInvoice({ invoice }).catch((e: unknown) => (e instanceof NwcError && e.code === "NOT_FOUND" ? null : undefined));
       if (before?.settled_at) return;
-      if (!before || before.expires_at <= now()) invoice = undefined;
+      if (before === null || (before && before.expires_at <= now())) invoice = undefined;
     }
     if (!invoice) {
       invoice = (await wallet.makeInvoice(price, `OANIX job ${job.spec.id}`, Math.ceil(this.#o.paymentTimeoutMs / 1000))).invoice;
@@ -321,8 +323,9 @@ export class Provider {
     const deadline = Date.now() + this.#o.paymentTimeoutMs;
     for (;;) {
       await sleep(this.#o.paymentPollMs, job.ctl.signal);
-      const state = await wallet.lookupInvoice({ invoice });
-      if (state.settled_at) return;
+      // A lookup the wallet did not answer is asked again at the next poll, until the deadline.
+      const state = await wallet.lookupInvoice({ invoice }).catch((e: unknown) => this.#log(`job ${short(job.spec.id)}: lookup_invoice: ${(e as Error).message}`));
+      if (state?.settled_at) return;
       if (Date.now() > deadline) throw new BadRequest(`invoice of ${price} msats was not paid within ${Math.round(this.#o.paymentTimeoutMs / 1000)} s`);
     }
   }
