@@ -25,7 +25,9 @@ parentPort!.on("message", async (m: WorkerRequest) => {
   let out: RunOutcome;
   try {
     if (!program) throw new Error(`module ${m.hash} was never sent to this worker`);
-    out = await runJob(program, m.spec, { limits: m.limits, ...(m.hire ? { caps: { "nostr/jobs": jobsFor(m.hire) } } : {}) });
+    // Hiring: the whole /cap/nostr (services/cap) signing with the provider's key, and its jobs/ here.
+    const hire = m.hire ? { grants: { nostr: { secretKey: m.hire.secretKey, relays: m.hire.relays } }, caps: { "nostr/jobs": jobsFor(m.hire) } } : {};
+    out = await runJob(program, m.spec, { limits: m.limits, ...hire });
   } catch (e) {
     out = { ok: false, cancelled: false, reason: `provider error: ${(e as Error).message}` };
   }

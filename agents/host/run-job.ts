@@ -10,6 +10,7 @@ import type { FileService } from "../../runtime/types.ts";
 import { LogsService } from "../../services/logs.ts";
 import { MemService } from "../../services/mem.ts";
 import { TaskService } from "../../services/task.ts";
+import { grantCaps, type CapGrants } from "../../services/cap/grant.ts";
 import type { JobSpec } from "./spec.ts";
 
 export type RunOutcome =
@@ -21,19 +22,26 @@ const STDERR_TAIL = 400;
 export async function runJob(
   program: Program,
   spec: JobSpec,
-  o: { limits: Limits; caps?: Record<string, FileService> },
+  o: { limits: Limits; grants?: CapGrants; caps?: Record<string, FileService> },
 ): Promise<RunOutcome> {
   const task = new TaskService(spec, { status: "running" });
   const ns = new Namespace().mount("/task", task).mount("/workspace", new MemService()).mount("/logs", new LogsService());
+  // The granted capabilities (services/cap), then this host's own files (e.g. nostr/jobs inside /cap/nostr).
+  const granted = o.grants ? grantCaps(ns, o.grants) : null;
   for (const [name, service] of Object.entries(o.caps ?? {})) ns.mount(`/cap/${name}`, service);
   let stderr = "";
   const dec = new TextDecoder();
-  const status = await spawn(program, {
-    namespace: ns,
-    name: `job-${spec.kind}`,
-    limits: o.limits,
-    onStderr: (b) => (stderr = (stderr + dec.decode(b, { stream: true })).slice(-STDERR_TAIL)),
-  });
+  let status;
+  try {
+    status = await spawn(program, {
+      namespace: ns,
+      name: `job-${spec.kind}`,
+      limits: o.limits,
+      onStderr: (b) => (stderr = (stderr + dec.decode(b, { stream: true })).slice(-STDERR_TAIL)),
+    });
+  } finally {
+    granted?.close();
+  }
   if (status.code !== 0) {
     const tail = stderr.trim();
     return { ok: false, cancelled: false, reason: `agent exited with status ${status.code}${status.message ? ` (${status.message})` : ""}${tail ? `: ${tail}` : ""}` };
