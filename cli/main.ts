@@ -11,6 +11,9 @@ interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: () => import("./run.ts").then((m) => ({ command: m.runCommand })),
   ws: () => import("./ws.ts").then((m) => ({ command: m.wsCommand })),
+  serve: () => import("./serve.ts").then((m) => ({ command: m.serveCommand })),
+  job: () => import("./job.ts").then((m) => ({ command: m.jobCommand })),
+  wallet: () => import("./wallet.ts").then((m) => ({ command: m.walletCommand })),
 };
 
 const HELP = `oanix COMMAND [options]
@@ -19,6 +22,9 @@ Commands:
   run MODULE.wasm   run a WASI agent in a namespace of file services (oanix run --help)
   ws SUBCOMMAND     workspaces on an edge: create, ls, cat, put, get, rm, mv, versions, snapshot,
                     fork, grant, grants, revoke, audit (oanix ws --help)
+  serve             serve NIP-90 jobs by running agents (oanix serve --help)
+  job               ask for a NIP-90 job and print its result (oanix job --help)
+  wallet            a local NIP-47 wallet-connect wallet with a ledger file (oanix wallet --help)
 
 Environment: OANIX_KEY (your nostr secret key; default ~/.config/oanix/key), OANIX_EDGE (the edge,
 default http://127.0.0.1:8787), OANIX_TOKEN (a capability token), OANIX_TRACE=1 (print syscalls),

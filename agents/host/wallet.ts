@@ -1,0 +1,306 @@
+// NIP-47 Nostr Wallet Connect: a client (what a provider uses to make and check invoices and a
+// customer to pay them) and a small local wallet service that answers NIP-47 on a relay, keeping
+// its accounts and invoices in a ledger file: the stand-in for Lightning, behind the protocol
+// every NWC wallet speaks.
+//
+// Wire (NIP-47): the wallet publishes an info event (13194: methods in the content, an
+// `encryption` tag); a client signs requests (23194, `p` = wallet, content encrypted
+// `{"method","params"}`) with the secret of its connection URI; the wallet answers (23195, `p` =
+// client, `e` = request, content encrypted `{"result_type","error","result"}`). Both kinds are
+// ephemeral: a client subscribes to the answer before it sends the request.
+//
+// The local wallet's invoices are `lnoanix1<payment hash>`: only this wallet can pay them (there is
+// no Lightning here); amounts are msats and the ledger moves them between accounts atomically.
+import { randomBytes } from "node:crypto";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { Peer, decrypt, encrypt, now, secretBytes, tag, type Cipher, type Event } from "./nostr.ts";
+
+export const NWC_INFO = 13194;
+export const NWC_REQUEST = 23194;
+export const NWC_RESPONSE = 23195;
+const METHODS = ["pay_invoice", "make_invoice", "lookup_invoice", "get_balance", "get_info"];
+
+/** A NIP-47 error answer (`code` as the NIP names them: INSUFFICIENT_BALANCE, NOT_FOUND, …). */
+export class NwcError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(`${code}: ${message}`);
+    this.code = code;
+  }
+}
+
+/** nostr+walletconnect://WALLET_PUBKEY?relay=URL[&relay=URL]&secret=HEX */
+export function parseWalletUri(uri: string): { wallet: string; relays: string[]; secret: string } {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    throw new Error(`bad wallet connect URI "${uri}"`);
+  }
+  const wallet = u.host || u.pathname.replace(/^\/+/, "");
+  const relays = u.searchParams.getAll("relay");
+  const secret = u.searchParams.get("secret") ?? "";
+  if (!/^nostr\+walletconnect:$/.test(u.protocol) || !/^[0-9a-f]{64}$/.test(wallet) || !/^[0-9a-f]{64}$/.test(secret) || !relays.length)
+    throw new Error("bad wallet connect URI: nostr+walletconnect://PUBKEY?relay=URL&secret=HEX");
+  return { wallet, relays, secret };
+}
+
+export interface Invoice {
+  type: "incoming" | "outgoing";
+  invoice: string;
+  payment_hash: string;
+  amount: number;
+  description?: string;
+  created_at: number;
+  expires_at: number;
+  settled_at?: number;
+  preimage?: string;
+}
+
+// ---- the client ------------------------------------------------------------------------------
+
+export class NwcClient {
+  readonly wallet: string;
+  readonly #peer: Peer;
+  #cipher: Promise<Cipher> | null = null;
+
+  constructor(uri: string) {
+    const c = parseWalletUri(uri);
+    this.wallet = c.wallet;
+    this.#peer = new Peer(c.relays, secretBytes(c.secret));
+  }
+
+  /** NIP-44 when the wallet's info event offers it, else NIP-04 (what older wallets speak). */
+  #encryption(): Promise<Cipher> {
+    this.#cipher ??= this.#peer.query({ kinds: [NWC_INFO], authors: [this.wallet], limit: 1 }, 5000).then((evs) => {
+      const offered = (evs[0] && tag(evs[0], "encryption")?.split(/\s+/)) ?? [];
+      return offered.includes("nip44_v2") ? "nip44" : "nip04";
+    });
+    return this.#cipher;
+  }
+
+  async request<T = Record<string, unknown>>(method: string, params: Record<string, unknown>, timeoutMs = 15_000): Promise<T> {
+    const cipher = await this.#encryption();
+    const sk = this.#peer.secretKey;
+    const req = this.#peer.sign({
+      kind: NWC_REQUEST,
+      tags: [["p", this.wallet], ...(cipher === "nip44" ? [["encryption", "nip44_v2"]] : [])],
+      content: encrypt(sk, this.wallet, JSON.stringify({ method, params }), cipher),
+    });
+    let settle!: (e: Event) => void;
+    const answered = new Promise<Event>((r) => (settle = r));
+    const sub = await this.#peer.subscribe({ kinds: [NWC_RESPONSE], authors: [this.wallet], "#e": [req.id] }, settle);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await this.#peer.publish(req);
+      const ev = await Promise.race([
+        answered,
+        new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new NwcError("TIMEOUT", `wallet did not answer ${method} in ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+      const body = JSON.parse(decrypt(sk, this.wallet, ev.content)) as { error?: { code: string; message: string } | null; result?: T };
+      if (body.error) throw new NwcError(body.error.code, body.error.message);
+      return body.result as T;
+    } finally {
+      clearTimeout(timer);
+      sub.close();
+    }
+  }
+
+  makeInvoice(amount: number, description?: string, expiry?: number): Promise<Invoice> {
+    return this.request("make_invoice", { amount, ...(description ? { description } : {}), ...(expiry ? { expiry } : {}) });
+  }
+  lookupInvoice(q: { payment_hash?: string; invoice?: string }): Promise<Invoice> {
+    return this.request("lookup_invoice", q);
+  }
+  payInvoice(invoice: string, amount?: number): Promise<{ preimage: string; fees_paid?: number }> {
+    return this.request("pay_invoice", { invoice, ...(amount !== undefined ? { amount } : {}) });
+  }
+  getBalance(): Promise<{ balance: number }> {
+    return this.request("get_balance", {});
+  }
+  close(): void {
+    this.#peer.close();
+  }
+}
+
+// ---- the local wallet ------------------------------------------------------------------------
+
+interface Account {
+  name: string;
+  /** The connection secret (hex); the account is keyed by its pubkey. */
+  secret: string;
+  balance: number;
+}
+interface LedgerInvoice extends Invoice {
+  /** Account pubkey paid by this invoice. */
+  payee: string;
+  payer?: string;
+}
+interface Ledger {
+  walletSecret: string;
+  accounts: Record<string, Account>;
+  invoices: Record<string, LedgerInvoice>;
+}
+
+/** The ledger file: read once, written whole through a temporary file and a rename on each change. */
+export class LedgerFile {
+  readonly data: Ledger;
+  readonly path: string;
+  constructor(path: string) {
+    this.path = path;
+    let text: string | null = null;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    if (text === null) {
+      this.data = { walletSecret: bytesToHex(generateSecretKey()), accounts: {}, invoices: {} };
+      this.save();
+    } else {
+      const d = JSON.parse(text) as Ledger;
+      if (typeof d?.walletSecret !== "string" || typeof d.accounts !== "object" || typeof d.invoices !== "object") throw new Error(`${path}: not a wallet ledger`);
+      this.data = d;
+    }
+  }
+
+  get walletPubkey(): string {
+    return getPublicKey(secretBytes(this.data.walletSecret));
+  }
+
+  save(): void {
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.data, null, 2) + "\n", { mode: 0o600 });
+    renameSync(tmp, this.path);
+  }
+
+  /** Opens (or tops up, when it exists) the account `name`; answers its connection URI. */
+  account(name: string, relays: string[], balance?: number): string {
+    let entry = Object.entries(this.data.accounts).find(([, a]) => a.name === name);
+    if (!entry) {
+      const secret = bytesToHex(generateSecretKey());
+      entry = [getPublicKey(secretBytes(secret)), { name, secret, balance: 0 }];
+      this.data.accounts[entry[0]] = entry[1];
+    }
+    if (balance !== undefined) entry[1].balance = balance;
+    this.save();
+    const q = relays.map((r) => `relay=${encodeURIComponent(r)}`).join("&");
+    return `nostr+walletconnect://${this.walletPubkey}?${q}&secret=${entry[1].secret}`;
+  }
+
+  balances(): Record<string, number> {
+    return Object.fromEntries(Object.values(this.data.accounts).map((a) => [a.name, a.balance]));
+  }
+}
+
+const INVOICE_PREFIX = "lnoanix1";
+const publicInvoice = ({ payee: _p, payer: _q, ...i }: LedgerInvoice): Invoice => i;
+
+/** Answers NIP-47 requests for the ledger's accounts on the given relays. */
+export class LocalWallet {
+  readonly #peer: Peer;
+  #sub: { close(): void } | null = null;
+  readonly #seen = new Set<string>();
+  readonly ledger: LedgerFile;
+
+  constructor(ledger: LedgerFile, relays: string[]) {
+    this.ledger = ledger;
+    this.#peer = new Peer(relays, secretBytes(ledger.data.walletSecret));
+  }
+
+  get pubkey(): string {
+    return this.#peer.pubkey;
+  }
+
+  async start(): Promise<void> {
+    await this.#peer.publish(this.#peer.sign({ kind: NWC_INFO, tags: [["encryption", "nip44_v2 nip04"]], content: METHODS.join(" ") }));
+    this.#sub = await this.#peer.subscribe({ kinds: [NWC_REQUEST], "#p": [this.pubkey], since: now() - 5 }, (e) => void this.#answer(e));
+  }
+
+  async #answer(req: Event): Promise<void> {
+    if (this.#seen.has(req.id)) return;
+    this.#seen.add(req.id);
+    const account = this.ledger.data.accounts[req.pubkey];
+    const cipher: Cipher = tag(req, "encryption") === "nip44_v2" ? "nip44" : "nip04";
+    let method = "";
+    let body: { result_type: string; error: { code: string; message: string } | null; result: unknown };
+    try {
+      if (!account) throw new NwcError("UNAUTHORIZED", "no wallet connection for this key");
+      const sk = this.#peer.secretKey;
+      const r = JSON.parse(decrypt(sk, req.pubkey, req.content, cipher)) as { method?: unknown; params?: Record<string, unknown> };
+      method = typeof r.method === "string" ? r.method : "";
+      body = { result_type: method, error: null, result: this.#run(req.pubkey, account, method, r.params ?? {}) };
+    } catch (e) {
+      const err = e instanceof NwcError ? { code: e.code, message: e.message.replace(/^[A-Z_]+: /, "") } : { code: "OTHER", message: (e as Error).message };
+      body = { result_type: method, error: err, result: null };
+    }
+    const res = this.#peer.sign({
+      kind: NWC_RESPONSE,
+      tags: [["p", req.pubkey], ["e", req.id]],
+      content: encrypt(this.#peer.secretKey, req.pubkey, JSON.stringify(body), cipher),
+    });
+    await this.#peer.publish(res).catch(() => {});
+  }
+
+  #run(pubkey: string, account: Account, method: string, p: Record<string, unknown>): unknown {
+    const invoices = this.ledger.data.invoices;
+    switch (method) {
+      case "get_info":
+        return { alias: "oanix local wallet", methods: METHODS, network: "oanix-local" };
+      case "get_balance":
+        return { balance: account.balance };
+      case "make_invoice": {
+        const amount = p.amount;
+        if (!Number.isSafeInteger(amount) || (amount as number) <= 0) throw new NwcError("OTHER", "amount must be a positive integer (msats)");
+        const preimage = bytesToHex(randomBytes(32));
+        const hash = bytesToHex(sha256(secretBytes(preimage)));
+        const t = now();
+        const expiry = Number.isSafeInteger(p.expiry) && (p.expiry as number) > 0 ? (p.expiry as number) : 3600;
+        const inv: LedgerInvoice = {
+          type: "incoming", invoice: INVOICE_PREFIX + hash, payment_hash: hash, amount: amount as number,
+          ...(typeof p.description === "string" ? { description: p.description } : {}),
+          created_at: t, expires_at: t + expiry, preimage, payee: pubkey,
+        };
+        invoices[hash] = inv;
+        this.ledger.save();
+        const { preimage: _secret, ...shown } = publicInvoice(inv);
+        return shown;
+      }
+      case "lookup_invoice": {
+        const hash = typeof p.payment_hash === "string" ? p.payment_hash : typeof p.invoice === "string" ? p.invoice.slice(INVOICE_PREFIX.length) : "";
+        const inv = invoices[hash];
+        if (!inv || (inv.payee !== pubkey && inv.payer !== pubkey)) throw new NwcError("NOT_FOUND", "no such invoice");
+        const shown = publicInvoice(inv);
+        // The preimage is the payee's secret until the invoice is paid.
+        if (!inv.settled_at) delete shown.preimage;
+        return { ...shown, type: inv.payee === pubkey ? "incoming" : "outgoing", state: inv.settled_at ? "settled" : inv.expires_at < now() ? "expired" : "pending" };
+      }
+      case "pay_invoice": {
+        const text = typeof p.invoice === "string" ? p.invoice : "";
+        const inv = text.startsWith(INVOICE_PREFIX) ? invoices[text.slice(INVOICE_PREFIX.length)] : undefined;
+        if (!inv) throw new NwcError("PAYMENT_FAILED", "unknown invoice (this wallet pays lnoanix1 invoices of its own ledger)");
+        if (inv.settled_at) throw new NwcError("PAYMENT_FAILED", "invoice already paid");
+        if (inv.expires_at < now()) throw new NwcError("PAYMENT_FAILED", "invoice expired");
+        if (p.amount !== undefined && p.amount !== inv.amount) throw new NwcError("OTHER", "amount does not match the invoice");
+        if (account.balance < inv.amount) throw new NwcError("INSUFFICIENT_BALANCE", `balance ${account.balance} msats, invoice ${inv.amount} msats`);
+        const payee = this.ledger.data.accounts[inv.payee];
+        account.balance -= inv.amount;
+        if (payee) payee.balance += inv.amount;
+        inv.settled_at = now();
+        inv.payer = pubkey;
+        this.ledger.save();
+        return { preimage: inv.preimage, fees_paid: 0 };
+      }
+      default:
+        throw new NwcError("NOT_IMPLEMENTED", `unknown method ${JSON.stringify(method)}`);
+    }
+  }
+
+  stop(): void {
+    this.#sub?.close();
+    this.#peer.close();
+  }
+}

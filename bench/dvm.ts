@@ -1,0 +1,157 @@
+// Marketplace benchmarks on the local relay (`wrangler dev`, rate limits off for the run):
+// - dvm-latency-1, dvm-latency-20 (ms, lower): request published → result received (p50), for a
+//   trivial agent (agents/build/jobcount.wasm) behind `oanix serve` (default --concurrency, the
+//   CPU count), vs a hand-written nostr-tools provider answering the same job in plain JavaScript
+//   (bench/dvm-peer.mjs, no sandbox). 1 job at a time, and 20 published at once.
+// - dvm-throughput-cN (jobs/s, higher): 60 jobs published at once, until the last result, with
+//   `oanix serve --concurrency N` for N = 1, 2, 8; the same peer as the reference.
+// Each provider runs in its own process (as a user would run it); the customer is this process.
+// Runnable alone: node bench/dvm.ts (prints JSON).
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { generateSecretKey } from "nostr-tools/pure";
+import { freePort, ROOT } from "../edge/dev/launch.ts";
+import { startDev } from "../relay/dev.ts";
+import { Peer, type Event } from "../agents/host/nostr.ts";
+import type { BenchResult } from "./types.ts";
+
+const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0 });
+const OURS = 5050, PEER = 5051;
+const log = (...a: unknown[]) => console.error("[bench/dvm]", ...a);
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+interface Provider {
+  pubkey: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function startProvider(args: string[], ready: RegExp, stream: "stdout" | "stderr"): Promise<Provider> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, OANIX_KEY: bytesToHex(generateSecretKey()) } });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`provider not ready: ${out}`)), 30_000);
+    const on = (d: Buffer) => {
+      out += d;
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve({
+          pubkey: m[1]!, child,
+          stop: () => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : (child.once("exit", () => r()), child.kill("SIGTERM")))),
+        });
+      }
+    };
+    child[stream]!.on("data", on);
+    if (process.env.DVM_DEBUG) child.stderr!.on("data", (d) => process.stderr.write(d));
+    child.stderr!.on("data", (d) => stream === "stdout" && (out += d));
+    child.once("exit", (c) => reject(new Error(`provider exited ${c}: ${out}`)));
+  });
+}
+
+const oanixServe = (concurrency?: number) =>
+  startProvider([join(ROOT, "cli/oanix.ts"), "serve", "--relay", relayUrl, "--kind", `${OURS}=${join(ROOT, "agents/build/jobcount.wasm")}`,
+    ...(concurrency ? ["--concurrency", String(concurrency)] : [])], /serving kinds \d+ as ([0-9a-f]{64})/, "stderr");
+const plainPeer = () => startProvider([join(ROOT, "bench/dvm-peer.mjs"), relayUrl, String(PEER)], /READY ([0-9a-f]{64})/, "stdout");
+
+let relayUrl = "";
+
+/** The customer: one connection, results matched to requests by their e tag. */
+class Customer {
+  readonly peer: Peer;
+  readonly #waiting = new Map<string, (t: number) => void>();
+  /** Makes every request unique (same text, same second would be the same event id). */
+  #seq = 0;
+  constructor() {
+    this.peer = new Peer([relayUrl], generateSecretKey());
+  }
+  async start(): Promise<void> {
+    await this.peer.subscribe({ kinds: [OURS + 1000, PEER + 1000], "#p": [this.peer.pubkey] }, (e: Event) => {
+      const id = e.tags.find((t) => t[0] === "e")?.[1];
+      if (id) this.#waiting.get(id)?.(performance.now());
+    });
+  }
+  /** Publishes n jobs at once; answers each one's latency (ms) and the time to the last result. */
+  async batch(kind: number, provider: string, n: number): Promise<{ latencies: number[]; totalMs: number }> {
+    const reqs = Array.from({ length: n }, () => this.peer.sign({ kind, tags: [["i", `job ${this.#seq++} of a benchmark batch`, "text"], ["p", provider]], content: "" }));
+    const t0 = performance.now();
+    const done = reqs.map((r) => {
+      const sent = performance.now();
+      return new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no result for ${r.id} in 60 s`)), 60_000);
+        this.#waiting.set(r.id, (t) => (clearTimeout(timer), this.#waiting.delete(r.id), resolve(t - sent)));
+      });
+    });
+    for (const r of reqs) void this.peer.publish(r);
+    const latencies = await Promise.all(done);
+    return { latencies, totalMs: performance.now() - t0 };
+  }
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), "oanix-bench-dvm-"));
+  const dev = await startDev({ port: await freePort(), persistTo: dir, vars: { RELAY_CONFIG: NO_RATE_LIMITS } });
+  relayUrl = dev.relayUrl;
+  const customer = new Customer();
+  const results: BenchResult[] = [];
+  // Every provider process started here is stopped at the end, whatever happens in between.
+  const started: Provider[] = [];
+  const track = async (p: Promise<Provider>) => {
+    const x = await p;
+    started.push(x);
+    return x;
+  };
+  try {
+    await customer.start();
+    const peer = await track(plainPeer());
+    let ours = await track(oanixServe());
+    // Warm-up: connections, the compiled module's first instantiation, workerd's JIT.
+    for (let i = 0; i < 3; i++) {
+      await customer.batch(OURS, ours.pubkey, 4);
+      await customer.batch(PEER, peer.pubkey, 4);
+    }
+    for (const [conc, rounds] of [[1, 60], [20, 8]] as const) {
+      const a: number[] = [], b: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        a.push(...(await customer.batch(OURS, ours.pubkey, conc)).latencies);
+        b.push(...(await customer.batch(PEER, peer.pubkey, conc)).latencies);
+      }
+      log(`latency at ${conc}: oanix p50 ${round(pct(a, 0.5))} p90 ${round(pct(a, 0.9))}; peer p50 ${round(pct(b, 0.5))} p90 ${round(pct(b, 0.9))}`);
+      results.push({
+        name: `dvm-latency-${conc}`, unit: "ms", better: "lower", oanix: round(pct(a, 0.5)), peers: { "nostr-tools provider": round(pct(b, 0.5)) },
+        note: `p50 of ${a.length} jobs, ${conc} published at once; p90 oanix ${round(pct(a, 0.9))}, peer ${round(pct(b, 0.9))}. oanix serve at its default --concurrency (CPU count); both send processing feedback, then the result.`,
+      });
+    }
+    await ours.stop();
+    const N = 60;
+    const peerRates: number[] = [];
+    for (const conc of [1, 2, 8]) {
+      ours = await track(oanixServe(conc));
+      await customer.batch(OURS, ours.pubkey, 4);
+      const rates: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        rates.push(N / ((await customer.batch(OURS, ours.pubkey, N)).totalMs / 1000));
+        peerRates.push(N / ((await customer.batch(PEER, peer.pubkey, N)).totalMs / 1000));
+      }
+      await ours.stop();
+      const peerMedian = pct(peerRates, 0.5);
+      log(`throughput at --concurrency ${conc}: oanix ${round(pct(rates, 0.5), 1)} jobs/s; peer ${round(peerMedian, 1)}`);
+      results.push({
+        name: `dvm-throughput-c${conc}`, unit: "jobs/s", better: "higher", oanix: round(pct(rates, 0.5), 1), peers: { "nostr-tools provider": round(peerMedian, 1) },
+        note: `${N} jobs published at once, until the last result; median of 3; oanix serve --concurrency ${conc}. The peer has no concurrency limit (plain JS, no sandbox).`,
+      });
+    }
+  } finally {
+    await Promise.all(started.map((p) => p.stop()));
+    customer.peer.close();
+    await dev.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await run(), null, 2));
