@@ -3,12 +3,10 @@
 // interleaved so that the machine's noise hits both alike. Target: OANIX ≤ 1.5× node:wasi.
 // Measured: the `oanix` bin (cli/oanix.mjs, as `npx oanix` and an installed `oanix` run it),
 // `node cli/oanix.ts` (a TypeScript entry: Node loads its type stripper before any cache is on),
-// the bin without its bundle (OANIX_NO_BUNDLE=1: every module loaded as a file), and the first
-// run with an empty cache (instrumenting, compiling and caching the module, bundling the CLI in
-// the background). Besides wall time, each process's own CPU time (user + system, reported by a
+// and the first run with an empty cache (instrumenting, compiling and caching the module). Besides wall time, each process's own CPU time (user + system, reported by a
 // preloaded module at exit) is recorded, which the machine's load disturbs far less.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,20 +48,16 @@ export async function run(): Promise<BenchResult[]> {
     const ts = [join(ROOT, "cli/oanix.ts"), "run", MODULE];
     const peer = [join(ROOT, "bench/node-wasi-run.mjs"), MODULE];
     const lean = [join(ROOT, "bench/node-wasi-lean.mjs"), MODULE];
-    const first = time(bin, env); // empty cache: instrument, compile, store; bundle in the background
-    for (let i = 0; i < 300 && !existsSync(join(cache, "cli", "current.json")); i++) await new Promise((r) => setTimeout(r, 100));
-    if (!existsSync(join(cache, "cli", "current.json"))) throw new Error("the CLI bundle was not built (is esbuild installed?)");
-    const noBundle = { ...env, OANIX_NO_BUNDLE: "1" };
-    for (let i = 0; i < 2; i++) for (const [a, e] of [[bin, env], [ts, env], [bin, noBundle], [peer, env], [lean, env]] as const) time(a, e); // compile caches
-    const t = { bin: [] as number[], ts: [] as number[], files: [] as number[], peer: [] as number[], lean: [] as number[] };
+    const first = time(bin, env); // empty cache: instrument, compile, store
+    for (let i = 0; i < 2; i++) for (const a of [bin, ts, peer, lean]) time(a, env); // compile caches
+    const t = { bin: [] as number[], ts: [] as number[], peer: [] as number[], lean: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       t.peer.push(time(peer, env, "peer"));
       t.lean.push(time(lean, env, "lean"));
       t.bin.push(time(bin, env, "bin"));
       t.ts.push(time(ts, env));
-      t.files.push(time(bin, noBundle));
     }
-    const [b, s, f, p, l] = [median(t.bin), median(t.ts), median(t.files), median(t.peer), median(t.lean)];
+    const [b, s, p, l] = [median(t.bin), median(t.ts), median(t.peer), median(t.lean)];
     const [cb, cp, cl] = [median(cpu.bin ?? [0]), median(cpu.peer ?? [0]), median(cpu.lean ?? [0])];
     const iqr = (xs: number[]) => `${round(q(xs, 0.25))}–${round(q(xs, 0.75))}`;
     return [{
@@ -73,7 +67,7 @@ export async function run(): Promise<BenchResult[]> {
         `oanix/node:wasi = ${(b / p).toFixed(2)}× (target ≤ 1.5×). Best runs: oanix ${round(Math.min(...t.bin))}, node:wasi ${round(Math.min(...t.peer))}. ` +
         `node:wasi (lean) = bench/node-wasi-lean.mjs: ${(b / l).toFixed(2)}×. ` +
         `CPU time (user+system) medians: oanix ${round(cb)} ms, node:wasi ${round(cp)} ms (${(cb / cp).toFixed(2)}×), lean ${round(cl)} ms (${(cb / cl).toFixed(2)}×). ` +
-        `Without the bundle (OANIX_NO_BUNDLE=1): ${round(f)} ms. node cli/oanix.ts: ${round(s)} ms (IQR ${iqr(t.ts)}). First run with an empty cache: ${round(first)} ms.`,
+        `node cli/oanix.ts: ${round(s)} ms (IQR ${iqr(t.ts)}). First run with an empty cache: ${round(first)} ms.`,
     }];
   } finally {
     rmSync(cache, { recursive: true, force: true });

@@ -50,9 +50,7 @@ let instrumenterId: string | undefined;
  */
 export function instrumenter(): string {
   if (instrumenterId === undefined) {
-    // The checkout's root: set by the entry (cli/oanix.mjs), as a bundled copy of this file lives elsewhere.
-    const root = (globalThis as Record<symbol, URL | undefined>)[Symbol.for("oanix.root")] ?? new URL("..", import.meta.url);
-    const st = statSync(new URL("runtime/wasi/instrument.ts", root), { bigint: true });
+    const st = statSync(new URL("../runtime/wasi/instrument.ts", import.meta.url), { bigint: true });
     instrumenterId = `${st.size.toString(36)}.${st.mtimeNs.toString(36)}`;
   }
   return instrumenterId;

@@ -58,6 +58,22 @@ describe("spawn", () => {
     expect(c.out.stdout).toBe("echo\none\ntwo words\nA=1\nEXIT_CODE=7\nfrom stdin\n");
   });
 
+  it("a limit given as undefined keeps its default (no NaN timer, no warning)", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const st = await spawn(await loadProgram(agent("hello")), {
+        namespace: new Namespace(), limits: { wallTimeMs: undefined, memoryBytes: undefined, outputBytes: undefined }, ...collect(),
+      });
+      await new Promise((r) => setTimeout(r, 10));
+      expect(st).toMatchObject({ code: 0, reason: "exit" });
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("reads stdin lazily from a reader that waits", async () => {
     const c = collect();
     const chunks = ["a", "b", ""];

@@ -52,7 +52,9 @@ const FUEL = 1 << 16;
 
 export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStatus> {
   requireJspi();
-  const limits = { ...DEFAULT_LIMITS, ...o.limits };
+  // A limit given as undefined keeps its default (a spread would make it undefined, and NaN later).
+  const given = Object.entries(o.limits ?? {}).filter(([, v]) => v !== undefined);
+  const limits: Required<Limits> = { ...DEFAULT_LIMITS, ...Object.fromEntries(given) };
   const started = performance.now();
   const deadline = started + limits.wallTimeMs;
   const logs = await openLogs(o.namespace);
