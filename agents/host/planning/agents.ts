@@ -76,6 +76,7 @@ export async function runAgent(program: Program, name: string, spec: unknown, en
   if (status.code === 0 && result.ok) return { ok: true, tokens };
   if (status.reason !== "exit") return { ok: false, code: status.reason, message: `${name}: ${status.message ?? status.reason}`, tokens };
   const code = result.errno ?? `exit ${status.code}`;
-  const why = env.provider.lastError?.message ?? result.error ?? (stderr.trim() || "no reason given");
+  // (lastError was reset before the spawn; the provider sets it while the agent runs.)
+  const why = (env.provider.lastError as Error | null)?.message ?? result.error ?? (stderr.trim() || "no reason given");
   return { ok: false, code, message: `${name}: ${result.step ?? "run"}: ${why}`, tokens };
 }
