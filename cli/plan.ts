@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { loadProgram } from "../runtime/modules.ts";
 import { providerFrom } from "../services/cap/llm-provider.ts";
 import { PlanError, resumePlan, startPlan, type PlanOptions, type Progress } from "../agents/host/planning/orchestrator.ts";
-import { listParked, listRuns, type RunRecord } from "../agents/host/planning/record.ts";
+import { listParked, listRuns, loadRecord, type RunRecord } from "../agents/host/planning/record.ts";
 import { UsageError, openSource } from "./sources.ts";
 
 export const PLAN_HELP = `oanix plan "IDEA" [options]      a planning run: the idea through every phase
@@ -131,7 +131,11 @@ export async function planCommand(argv: string[]): Promise<number> {
   };
   let rec: RunRecord;
   try {
-    if (a.resume) process.stderr.write(`plan: resuming ${a.resume}\n`);
+    if (a.resume) {
+      const r = await loadRecord(workspace, a.resume);
+      if (!r) throw new UsageError(`no run ${a.resume} in the workspace`);
+      process.stderr.write(`plan ${r.run} resuming (${r.status}) at ${r.current?.phase ?? r.phases.at(-1)?.phase ?? "the start"}\n`);
+    }
     rec = a.resume ? await resumePlan(a.resume, o) : await startPlan(a.idea!, o);
   } catch (e) {
     if (e instanceof PlanError) throw new UsageError(e.message);
