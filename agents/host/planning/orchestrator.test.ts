@@ -197,3 +197,20 @@ describe("a planning run", () => {
     await expect(resumePlan("no-such-run", options(ws))).rejects.toThrow(/no run/);
   });
 });
+
+describe("a run driven in slices (as an edge alarm or Workflow step would)", () => {
+  it("runs one agent per call, checkpointed, and ends as one uninterrupted run does", async () => {
+    const ws = new MemService();
+    const o = { workspace: ws, provider: new OfflineProvider(), llm: "offline", programs, maxAgents: 1 };
+    let rec = await startPlan("Drone bread", o);
+    let slices = 1;
+    while (rec.status === "running") {
+      expect((await loadRecord(ws, rec.run))!.status).toBe("running");
+      rec = await resumePlan(rec.run, o);
+      slices++;
+    }
+    expect(rec.status).toBe("completed");
+    expect(rec.calls).toBe(PHASES.length + PHASES.filter((p) => p.review).length);
+    expect(slices).toBe(rec.calls); // the last slice also writes the package
+  });
+});

@@ -46,6 +46,9 @@ export interface PlanOptions {
   /** max_tokens asked of the model per call. */
   maxTokens?: number;
   phases?: readonly PhaseDef[];
+  /** Run at most this many agents, then return the run checkpointed and still "running" (a host
+   * that drives runs in slices, such as an edge alarm or Workflow step, resumes it next time). */
+  maxAgents?: number;
   onProgress?: (p: Progress) => void;
 }
 
@@ -99,6 +102,7 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
     await saveRecord(fs, rec);
   };
   const counted = { tokens: 0, calls: 0 };
+  const slice = { left: o.maxAgents ?? Infinity };
   const stop = async (status: "paused" | "failed", error: RunError): Promise<RunRecord> => {
     rec.status = status;
     rec.error = error;
@@ -109,7 +113,11 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
     if (rec.pivotPending) await movePass(fs, rec, phases);
     while (rec.next < phases.length) {
       const ph = phases[rec.next]!;
-      const done = await runPhase(rec, ph, phases, o, metered, save);
+      const done = await runPhase(rec, ph, phases, o, metered, save, slice);
+      if ("yield" in done) {
+        await save();
+        return rec;
+      }
       if ("error" in done) return await stop(done.error.code === "EDQUOT" ? "paused" : "failed", done.error);
       rec.phases.push(done.result);
       rec.next++;
@@ -185,8 +193,8 @@ function report(o: PlanOptions, rec: RunRecord, ph: PhaseDef, phases: readonly P
 
 /** One phase: artifact, then (if reviewed) review and revise until ACCEPT or the iteration limit. */
 async function runPhase(
-  rec: RunRecord, ph: PhaseDef, phases: readonly PhaseDef[], o: PlanOptions, metered: Metered, save: () => Promise<void>,
-): Promise<{ result: PhaseResult } | { error: RunError }> {
+  rec: RunRecord, ph: PhaseDef, phases: readonly PhaseDef[], o: PlanOptions, metered: Metered, save: () => Promise<void>, slice: { left: number },
+): Promise<{ result: PhaseResult } | { error: RunError } | { yield: true }> {
   const fs = o.workspace;
   const stem = `${runDir(rec.run)}/${phaseStem(rec.next, phases)}`;
   if (rec.current?.phase !== ph.name) rec.current = { phase: ph.name, iterations: [] };
@@ -205,6 +213,7 @@ async function runPhase(
     if (last && (!ph.review || last.verdict !== undefined)) {
       if (!ph.review || last.verdict === "ACCEPT" || its.length >= rec.reviewIterations) break;
     }
+    if (slice.left-- <= 0) return { yield: true };
     if (!last || last.verdict !== undefined) {
       const n = its.length + 1;
       const it: Iteration = { n, artifact: `${stem}.i${n}.md`, json: `${stem}.i${n}.json`, tokens: 0 };
