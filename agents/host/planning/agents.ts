@@ -39,6 +39,8 @@ export class Metered implements LlmProvider {
 
 export interface AgentEnv {
   workspace: FileService;
+  /** The one workspace directory the agent may write (the run's); the rest is read-only. */
+  writable: string;
   provider: Metered;
   /** Tokens the agent may still spend (Infinity: no budget). */
   tokensLeft: number;
@@ -54,7 +56,11 @@ export type AgentOutcome =
 export async function runAgent(program: Program, name: string, spec: unknown, env: AgentEnv): Promise<AgentOutcome> {
   const task = new TaskService(spec);
   const logs = new LogsService();
-  const ns = new Namespace().mount("/task", task).mount("/workspace", env.workspace).mount("/logs", logs);
+  // /workspace read-only, but for the run's own directory: bound from a read-write mount that is
+  // taken away again, so the agent's namespace holds no read-write path to anything else.
+  const own = `/workspace/${env.writable}`;
+  const ns = new Namespace().mount("/task", task).mount("/logs", logs).mount("/workspace", env.workspace, { access: "ro" });
+  ns.mount("/.rw", env.workspace).bind(`/.rw/${env.writable}`, own).unmount("/.rw");
   const before = env.provider.tokens;
   env.provider.lastError = null;
   const budget = Number.isFinite(env.tokensLeft) ? { tokens: Math.max(0, env.tokensLeft) } : undefined;

@@ -10,6 +10,7 @@ import { OfflineProvider } from "../../../services/cap/llm-offline.ts";
 import { providerFrom } from "../../../services/cap/llm-provider.ts";
 import { startOpenAiStub, type OpenAiStub } from "../../../services/cap/openai-stub.ts";
 import { PHASES } from "../../planning/phases.ts";
+import { Metered, runAgent } from "./agents.ts";
 import { readText } from "./files.ts";
 import { MAX_IDEA_CHARS, PlanError, resumePlan, startPlan, type PlanOptions } from "./orchestrator.ts";
 import { listParked, listRuns, loadRecord } from "./record.ts";
@@ -212,5 +213,19 @@ describe("a run driven in slices (as an edge alarm or Workflow step would)", () 
     expect(rec.status).toBe("completed");
     expect(rec.calls).toBe(PHASES.length + PHASES.filter((p) => p.review).length);
     expect(slices).toBe(rec.calls); // the last slice also writes the package
+  });
+});
+
+describe("a planning agent's namespace", () => {
+  it("reads the whole workspace but writes only the run's directory", async () => {
+    const ws = new MemService({ "notes/brief.md": "# Brief\nBread.\n", "plans/r1/run.json": "{}" });
+    const env = { workspace: ws, writable: "plans/r1", provider: new Metered(new OfflineProvider()), tokensLeft: Infinity, wallTimeMs: 10_000 };
+    const spec = (md: string) => ({ idea: "Drone bread", phase: { name: "intake", purpose: "p", sections: ["Idea"] }, inputs: ["notes/brief.md"], out: { md, json: md.replace(/md$/, "json") } });
+    expect(await runAgent(programs.phase, "phase", spec("plans/r1/01-intake.md"), env)).toMatchObject({ ok: true });
+    expect(await readText(ws, "plans/r1/01-intake.md")).toContain("Bread.");
+    const out = await runAgent(programs.phase, "phase", spec("notes/escape.md"), env);
+    expect(out).toMatchObject({ ok: false, code: "EROFS" });
+    expect(await readText(ws, "notes/escape.md")).toBeNull();
+    expect(await readText(ws, "notes/brief.md")).toBe("# Brief\nBread.\n");
   });
 });

@@ -201,7 +201,7 @@ async function runPhase(
   const its = rec.current.iterations;
   const idea = rec.refinedIdea ?? rec.idea;
   const env = () => ({
-    workspace: fs, provider: metered, wallTimeMs: o.agentTimeMs ?? 180_000,
+    workspace: fs, writable: runDir(rec.run), provider: metered, wallTimeMs: o.agentTimeMs ?? 180_000,
     tokensLeft: o.budgetTokens === undefined ? Infinity : o.budgetTokens - metered.tokens,
   });
   const failed = (agent: "phase" | "reviewer", n: number, out: AgentOutcome & { ok: false }): { error: RunError } => ({ error: { phase: ph.name, iteration: n, agent, code: out.code, message: out.message } });
