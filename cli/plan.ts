@@ -116,7 +116,7 @@ export async function planCommand(argv: string[]): Promise<number> {
   }
   if (a.mode === "parked") {
     const ps = await listParked(workspace);
-    out(ps, ps.map((p) => `${p.run}  ${p.phase}  revisit in ${p.revisitMonths} months  ${p.idea}: ${p.reason}\n`).join(""));
+    out(ps, ps.map((p) => `${p.run}  ${p.phase}  revisit in ${p.revisitMonths} months  ${p.idea}${p.refinedIdea ? ` (refined: ${p.refinedIdea})` : ""}: ${p.reason}\n`).join(""));
     return 0;
   }
   let provider;
