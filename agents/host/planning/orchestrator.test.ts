@@ -180,6 +180,16 @@ describe("a planning run", () => {
     for (const a of kept) expect(done.phases.find((p) => p.artifact === a)).toBeDefined();
   });
 
+  it("a provider that does not answer in time stops the agent at its wall time; the run resumes", async () => {
+    script();
+    const ws = new MemService();
+    stub.delayMs = 3000;
+    const slow = await startPlan("Drone bread", options(ws, { agentTimeMs: 300 }));
+    stub.delayMs = 0;
+    expect(slow).toMatchObject({ status: "failed", error: { phase: "intake", agent: "phase", code: "timeout" } });
+    expect((await resumePlan(slow.run, options(ws))).status).toBe("completed");
+  });
+
   it("a phase agent that crashes is reported with its exit reason", async () => {
     const ws = new MemService();
     const rec = await startPlan("Drone bread", { ...options(ws), programs: { phase: await load("trap"), reviewer: programs.reviewer } });
