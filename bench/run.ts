@@ -1,6 +1,6 @@
 // npm run bench: runs the benchmark modules of bench/ in one process and writes bench/results.json.
 //
-//   node bench/run.ts                 every module (wasi, relay, edge)
+//   node bench/run.ts                 every module (wasi, relay, edge, caps, plan)
 //   node bench/run.ts --only wasi     a subset (comma-separated, or --only repeated)
 //
 // Each module exports `run(): Promise<BenchResult[]>`. A module that is missing or throws is

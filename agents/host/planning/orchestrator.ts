@@ -94,6 +94,8 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
   const phases = o.phases ?? PHASES;
   const metered = new Metered(o.provider);
   const fs = o.workspace;
+  const counted = { tokens: 0, calls: 0 };
+  /** The checkpoint: this invocation's tokens and calls added, the record written. */
   const save = async (): Promise<void> => {
     rec.tokens += metered.tokens - counted.tokens;
     rec.calls += metered.calls - counted.calls;
@@ -101,7 +103,6 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
     counted.calls = metered.calls;
     await saveRecord(fs, rec);
   };
-  const counted = { tokens: 0, calls: 0 };
   const slice = { left: o.maxAgents ?? Infinity };
   const stop = async (status: "paused" | "failed", error: RunError): Promise<RunRecord> => {
     rec.status = status;
@@ -110,7 +111,7 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
     return rec;
   };
   try {
-    if (rec.pivotPending) await movePass(fs, rec, phases);
+    if (rec.pivotPending) await movePass(fs, rec);
     while (rec.next < phases.length) {
       const ph = phases[rec.next]!;
       const done = await runPhase(rec, ph, phases, o, metered, save, slice);
@@ -141,7 +142,7 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
           if (rec.pivots >= rec.maxPivots) return await parkIt(`a PIVOT after ${rec.pivots} pivot(s), the most allowed: ${parseLine(text, "REFINED") ?? "no refined idea given"}`);
           rec.pivotPending = { to: parseLine(text, "REFINED") ?? rec.refinedIdea ?? rec.idea };
           await save();
-          await movePass(fs, rec, phases);
+          await movePass(fs, rec);
         }
       }
       await save();
@@ -162,7 +163,7 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
 }
 
 /** Moves this pass's artifacts under pivot-N/ and restarts from the first phase (safe to repeat). */
-async function movePass(fs: FileService, rec: RunRecord, phases: readonly PhaseDef[]): Promise<void> {
+async function movePass(fs: FileService, rec: RunRecord): Promise<void> {
   const to = rec.pivotPending!.to;
   const pivot = rec.pivots + 1;
   const dir = `${runDir(rec.run)}/pivot-${pivot}`;
@@ -184,7 +185,6 @@ async function movePass(fs: FileService, rec: RunRecord, phases: readonly PhaseD
   rec.phases = [];
   rec.next = 0;
   delete rec.pivotPending;
-  void phases;
 }
 
 function report(o: PlanOptions, rec: RunRecord, ph: PhaseDef, phases: readonly PhaseDef[], p: Omit<Progress, "run" | "phase" | "index" | "of" | "pivot" | "totalTokens">): void {
@@ -219,10 +219,10 @@ async function runPhase(
       const it: Iteration = { n, artifact: `${stem}.i${n}.md`, json: `${stem}.i${n}.json`, tokens: 0 };
       const spec = {
         run: rec.run, idea, index: rec.next + 1, of: phases.length, iteration: n, phase: phaseDef,
-        decides: ph.name === KILL_TEST, inputs, out: { md: it.artifact, json: it.json }, maxTokens: o.maxTokens ?? 0,
+        decides: ph.name === KILL_TEST, inputs, out: { md: it.artifact, json: it.json },
+        ...(o.maxTokens ? { maxTokens: o.maxTokens } : {}),
         ...(last ? { revise: { artifact: last.artifact, review: last.review } } : {}),
       };
-      if (o.maxTokens === undefined) delete (spec as { maxTokens?: number }).maxTokens;
       const out = await runAgent(o.programs.phase, "phase", spec, env());
       if (!out.ok) return failed("phase", n, out);
       it.tokens = out.tokens;
