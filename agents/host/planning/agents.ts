@@ -83,6 +83,6 @@ export async function runAgent(program: Program, name: string, spec: unknown, en
   if (status.reason !== "exit") return { ok: false, code: status.reason, message: `${name}: ${status.message ?? status.reason}`, tokens };
   const code = result.errno ?? `exit ${status.code}`;
   // (lastError was reset before the spawn; the provider sets it while the agent runs.)
-  const why = (env.provider.lastError as Error | null)?.message ?? result.error ?? (stderr.trim() || "no reason given");
+  const why = code === "EDQUOT" ? "the token budget is spent" : (env.provider.lastError as Error | null)?.message ?? result.error ?? (stderr.trim() || "no reason given");
   return { ok: false, code, message: `${name}: ${result.step ?? "run"}: ${why}`, tokens };
 }

@@ -148,7 +148,7 @@ describe("a planning run", () => {
     const ws = new MemService();
     const paused = await startPlan("Drone bread", options(ws, { budgetTokens: 2000 }));
     expect(paused.status).toBe("paused");
-    expect(paused.error).toMatchObject({ code: "EDQUOT" });
+    expect(paused.error).toMatchObject({ code: "EDQUOT", message: expect.stringMatching(/token budget is spent/) });
     const before = paused.phases.length;
     expect(before).toBeGreaterThan(0);
     const done = await resumePlan(paused.run, options(ws));
