@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: () => import("./serve.ts").then((m) => ({ command: m.serveCommand })),
   job: () => import("./job.ts").then((m) => ({ command: m.jobCommand })),
   wallet: () => import("./wallet.ts").then((m) => ({ command: m.walletCommand })),
+  plan: () => import("./plan.ts").then((m) => ({ command: m.planCommand })),
 };
 
 const HELP = `oanix COMMAND [options]
@@ -25,6 +26,7 @@ Commands:
   serve             serve NIP-90 jobs by running agents (oanix serve --help)
   job               ask for a NIP-90 job and print its result (oanix job --help)
   wallet            a local NIP-47 wallet-connect wallet with a ledger file (oanix wallet --help)
+  plan "IDEA"       a planning run: phases as agents, review loops, the kill test (oanix plan --help)
 
 Environment: OANIX_KEY (your nostr secret key; default ~/.config/oanix/key), OANIX_EDGE (the edge,
 default http://127.0.0.1:8787), OANIX_TOKEN (a capability token), OANIX_TRACE=1 (print syscalls),

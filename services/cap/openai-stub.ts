@@ -18,6 +18,8 @@ export interface OpenAiStub {
   failWith: number;
   /** Milliseconds to wait before answering. */
   delayMs: number;
+  /** Scripted answers: the reply text for a request's messages (default: the reversed words). */
+  answer?: (messages: { role: string; content: string }[]) => string;
   close(): Promise<void>;
 }
 
@@ -42,8 +44,9 @@ export async function startOpenAiStub(): Promise<OpenAiStub> {
     }
     const messages = body.messages as { role: string; content: string }[];
     const last = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
-    let words = last.split(/\s+/).filter(Boolean).reverse();
+    let words = stub.answer ? stub.answer(messages).split(/(?<=\s)(?=\S)/) : last.split(/\s+/).filter(Boolean).reverse();
     const max = body.max_tokens as number | undefined;
+    const sep = stub.answer ? "" : " "; // scripted pieces keep their own whitespace
     const cut = max !== undefined && words.length > max;
     if (cut) words = words.slice(0, max);
     const prompt = messages.reduce((n, m) => n + m.content.split(/\s+/).filter(Boolean).length, 0);
@@ -54,14 +57,14 @@ export async function startOpenAiStub(): Promise<OpenAiStub> {
       res.setHeader("content-type", "application/json");
       return void res.end(JSON.stringify({
         id: "chatcmpl-1", object: "chat.completion", model,
-        choices: [{ index: 0, message: { role: "assistant", content: words.join(" ") }, finish_reason: finish }], usage,
+        choices: [{ index: 0, message: { role: "assistant", content: words.join(sep) }, finish_reason: finish }], usage,
       }));
     }
     res.setHeader("content-type", "text/event-stream");
     const send = (o: unknown): boolean => res.write(`data: ${JSON.stringify(o)}\n\n`);
     send({ id: "c", object: "chat.completion.chunk", model, choices: [{ index: 0, delta: { role: "assistant" }, finish_reason: null }] });
     for (let i = 0; i < words.length; i++) {
-      send({ id: "c", object: "chat.completion.chunk", model, choices: [{ index: 0, delta: { content: (i ? " " : "") + words[i] }, finish_reason: null }] });
+      send({ id: "c", object: "chat.completion.chunk", model, choices: [{ index: 0, delta: { content: (i ? sep : "") + words[i] }, finish_reason: null }] });
       await new Promise((r) => setImmediate(r));
     }
     send({ id: "c", object: "chat.completion.chunk", model, choices: [{ index: 0, delta: {}, finish_reason: finish }] });
