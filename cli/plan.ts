@@ -7,7 +7,8 @@ import { loadProgram } from "../runtime/modules.ts";
 import { providerFrom } from "../services/cap/llm-provider.ts";
 import { PlanError, resumePlan, startPlan, type PlanOptions, type Progress } from "../agents/host/planning/orchestrator.ts";
 import { listParked, listRuns, loadRecord, type RunRecord } from "../agents/host/planning/record.ts";
-import { UsageError, openSource } from "./sources.ts";
+import { openSource } from "./sources.ts";
+import { UsageError } from "./usage.ts";
 
 export const PLAN_HELP = `oanix plan "IDEA" [options]      a planning run: the idea through every phase
 oanix plan --resume RUN [options]  go on with a paused, failed or interrupted run
@@ -106,7 +107,7 @@ export async function planCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const a = parsePlanArgs(argv);
-  const workspace = openSource(a.workspace, { readOnly: false }).service;
+  const workspace = (await openSource(a.workspace, { readOnly: false })).service;
   const out = (v: unknown, text: string): void => void process.stdout.write(a.json ? JSON.stringify(v, null, 2) + "\n" : text);
   if (a.mode === "list") {
     const runs = await listRuns(workspace);
