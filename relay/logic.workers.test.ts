@@ -1,7 +1,9 @@
 // Pure logic: filter validation and matching, limits and NIP-11, token buckets, NIP-90 routing.
 import { describe, expect, it } from "vitest";
 import { matchFilter, parseFilter, isEmptyFilter, type Filter } from "./filter.ts";
-import { BucketMap, DEFAULT_CONFIG, TokenBucket, mergeConfig, relayInfo } from "./limits.ts";
+import { DEFAULT_CONFIG, mergeConfig } from "./config.ts";
+import { relayInfo } from "./nip11.ts";
+import { BucketMap, TokenBucket } from "./ratelimit.ts";
 import { checkJobEvent, routeJob, type AgentRegistration } from "./nip90.ts";
 import { checkEventShape, expirationOf, dTag, type NostrEvent } from "./event.ts";
 
