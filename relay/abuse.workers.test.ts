@@ -20,7 +20,8 @@ async function countVerifications(stub: DurableObjectStub<NostrRelay>): Promise<
   await runInDurableObject(stub, (instance) => {
     const v = (instance as unknown as { verifier: { verify: (e: unknown) => string; calls?: number } }).verifier;
     const inner = v.verify.bind(v);
-    (instance as unknown as { verifier: unknown }).verifier = { name: "counting", calls: 0, verify(e: unknown) { this.calls++; return inner(e); } };
+    const counting = { name: "counting", calls: 0, verify: (e: unknown) => (counting.calls++, inner(e)) };
+    (instance as unknown as { verifier: unknown }).verifier = counting;
   });
   return () => runInDurableObject(stub, (instance) => (instance as unknown as { verifier: { calls: number } }).verifier.calls);
 }
