@@ -360,7 +360,7 @@ export async function verifyInWorkerd(events: NostrEvent[], dir: string): Promis
 
 // ------------------------------------------------------------------ our relay in workerd
 
-const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0 });
+const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0, messagesPerSecondPerIp: 0, maxConnectionsPerIp: 0 });
 
 function runQuiet(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -52,8 +52,9 @@ interface Conn {
   refusals: number;
 }
 
-/** A message arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
+/** An EVENT arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
 const BATCH_IDLE_MS = 2;
+const EVENT_MESSAGE = /^\s*\[\s*"EVENT"/;
 const encoder = new TextEncoder();
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -173,23 +174,30 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   // ---------------------------------------------------------------- WebSocket handlers
 
   /**
-   * Under load, messages are queued and handled in batches: the first message of a batch schedules
-   * a drain on the next turn, and whatever arrives before it runs is handled with it. All writes of a batch
-   * then share one SQLite commit (one fsync), and the replies of the batch are released together
-   * once it is durable (output gate). Order per socket is kept.
+   * Under load, events are queued and handled in batches: the first EVENT of a batch schedules a
+   * drain on the next turn, and whatever arrives before it runs is handled with it. All writes of a
+   * batch then share one SQLite commit (one fsync), and the replies of the batch are released
+   * together once it is durable (output gate). Other messages (REQ, CLOSE, COUNT, AUTH) write
+   * nothing worth sharing, so they are handled at once unless messages are already queued: order
+   * per socket is kept.
    */
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (typeof message !== "string" || !EVENT_MESSAGE.test(message)) {
+      if (this.inbox.length === 0) return this.handleMessage(ws, message);
+      this.inbox.push({ ws, message });
+      return;
+    }
     const now = Date.now();
-    const idle = now - this.lastMessageAt > BATCH_IDLE_MS;
-    this.lastMessageAt = now;
-    // An isolated message (nothing queued, nothing recent) is handled at once: no added latency.
+    const idle = now - this.lastEventAt > BATCH_IDLE_MS;
+    this.lastEventAt = now;
+    // An isolated event (nothing queued, no other event recently) is handled at once: no added latency.
     if (idle && this.inbox.length === 0) return this.handleMessage(ws, message);
     this.inbox.push({ ws, message });
     if (this.inbox.length === 1) setTimeout(() => this.drain(), 0);
   }
 
   private inbox: Array<{ ws: WebSocket; message: string | ArrayBuffer }> = [];
-  private lastMessageAt = 0;
+  private lastEventAt = 0;
 
   private drain(): void {
     const batch = this.inbox;
@@ -475,7 +483,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       return this.closed(conn, p.sub, `rate-limited: more than ${this.cfg.maxSubscriptions} open subscriptions; close one first`);
     }
     const sub = JSON.stringify(p.sub);
-    for (const raw of this.store.query(p.filters, nowSeconds(), this.cfg.defaultLimit)) this.send(conn, `["EVENT",${sub},${raw}]`);
+    for (const m of this.store.messages(p.filters, nowSeconds(), this.cfg.defaultLimit, `["EVENT",${sub},`)) this.send(conn, m);
     this.send(conn, `["EOSE",${sub}]`);
     conn.subs.set(p.sub, p.filters);
     this.saveSub(conn, p.sub, p.filters);

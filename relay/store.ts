@@ -223,6 +223,23 @@ export class EventStore {
   }
 
   /**
+   * The stored events of a REQ as the messages that carry them (`prefix` + raw event + `]`), in
+   * query()'s order. With one plain filter (the common REQ) SQLite builds each message itself and
+   * the rows are read as arrays: no row objects, no string joins in JS.
+   */
+  messages(filters: Filter[], now: number, defaultLimit: number, prefix: string): string[] {
+    const f = filters[0]!;
+    if (filters.length > 1 || f.search) return this.query(filters, now, defaultLimit).map((raw) => prefix + raw + "]");
+    const limit = f.limit ?? defaultLimit;
+    if (limit === 0 || isEmptyFilter(f)) return [];
+    const w = filterWhere(f, now);
+    const out: string[] = [];
+    const cur = this.sql.exec(`SELECT ? || e.raw || ']' FROM events e WHERE ${w.sql} ORDER BY e.created_at DESC, e.id ASC LIMIT ?`, prefix, ...w.params, limit);
+    for (const row of cur.raw()) out.push(row[0] as string);
+    return out;
+  }
+
+  /**
    * NIP-45: the number of distinct stored events matching any filter (limits do not apply). The
    * filters' selections are joined with UNION, nested in groups because the Durable Object's
    * SQLite allows only a few terms in one compound SELECT.
