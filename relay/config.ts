@@ -51,8 +51,7 @@ export interface RelayConfig {
 
 export const DEFAULT_CONFIG: RelayConfig = {
   name: "OANIX relay",
-  description:
-    "Nostr relay for OANIX agents: NIP-01/09/11/13/40/42/45/50/70/86 and NIP-90 job routing, in a Cloudflare Durable Object.",
+  description: "Nostr relay for OANIX agents: search, protected events and NIP-90 job routing, in a Cloudflare Durable Object.",
   maxMessageLength: 512 * 1024,
   maxSubscriptions: 50,
   maxFilters: 10,
