@@ -305,7 +305,7 @@ async function measureRelay(label: string, url: string, w: Workload): Promise<Re
 interface Peer {
   url: string;
   child: ChildProcess;
-  command(line: string, reply: string): Promise<string>;
+  command(line: string, reply: string, ms?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -329,20 +329,21 @@ async function startPeer(dir: string): Promise<Peer> {
   });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const wait = (prefix: string) =>
+  const wait = (prefix: string, ms = STEP_TIMEOUT) =>
     withTimeout(
       new Promise<string>((resolve, reject) => {
         waiters.push({ prefix, resolve });
         child.once("exit", (code) => reject(new Error(`peer exited ${code}: ${err}`)));
       }),
       `peer ${prefix}`,
+      ms,
     );
   await wait("READY");
   return {
     url: `ws://127.0.0.1:${port}`,
     child,
-    command: async (line, reply) => {
-      const p = wait(reply);
+    command: async (line, reply, ms) => {
+      const p = wait(reply, ms);
       child.stdin!.write(line + "\n");
       return p;
     },
@@ -490,7 +491,7 @@ export async function run(): Promise<BenchResult[]> {
     const theirs = await measureRelay(PEER, peer.url, w);
     const corpus = join(dir, "search-corpus.json");
     writeFileSync(corpus, JSON.stringify(sw.events));
-    await withTimeout(peer.command(`LOAD ${corpus}`, "LOAD"), "peer search corpus", 900_000);
+    await peer.command(`LOAD ${corpus}`, "LOAD", 900_000);
     const theirSearch = await withTimeout(search(peer.url, sw.queries), "peer search");
     log(`${PEER}: search median ${round(theirSearch.ms)} ms, events per query ${theirSearch.counts.join(",")}`);
 
