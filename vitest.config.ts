@@ -15,7 +15,13 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // relay: the NIP-86 admin of the tests (secret key "7e57ad31" × 8, in relay/nip86.workers.test.ts).
+            miniflare: { bindings: { ADMIN_PUBKEYS: "baaa18906229500efad7c0a5dda12c0006008f51fe92262a0c3da6e75f437e28" } },
+          }),
+        ],
         test: {
           name: "workers",
           include: ["**/*.workers.test.ts"],

@@ -3,8 +3,11 @@
 //   /usr/bin/node bench/relay-peer.mjs <port> <sqlite file>
 // Prints "READY <port>" when listening. A line "VERIFY <n>" on stdin makes it measure its own
 // event verifier (@nostr-relay/common EventUtils.validate: sha256 id + @noble/curves schnorr) on n
-// fresh events and print "VERIFY <verifications per second>".
+// fresh events and print "VERIFY <verifications per second>". "LOAD <json file>" stores the events
+// of the file straight into the repository (no verification: a bulk load for relay-search) and
+// prints "LOAD <n>".
 import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
 import { WebSocketServer } from "ws";
 import { NostrRelay } from "@nostr-relay/core";
 import { EventUtils } from "@nostr-relay/common";
@@ -44,6 +47,12 @@ createInterface({ input: process.stdin }).on("line", (line) => {
     for (const e of events) EventUtils.validate(e);
     const dt = (performance.now() - t0) / 1000;
     console.log(`VERIFY ${Math.round(events.length / dt)}`);
+  } else if (cmd === "LOAD") {
+    const list = JSON.parse(readFileSync(arg, "utf8"));
+    (async () => {
+      for (const e of list) await repo.upsert(e);
+      console.log(`LOAD ${list.length}`);
+    })();
   } else if (cmd === "EXIT") {
     process.exit(0);
   }

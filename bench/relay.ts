@@ -4,6 +4,9 @@
 //   relay-req-eose  ms from REQ {kinds:[1], authors:[a]} to EOSE over 10,000 stored events (median)
 //   relay-fanout    ms from publishing one event to its delivery on 100 subscribed sockets (median)
 //   sig-verify      verifications/s of the verifier alone (ours inside workerd, the peer's in Node)
+//   relay-search    ms from a NIP-50 REQ {search: "word", limit: 50} to EOSE over 100,000 stored
+//                   events (median over SEARCH_ROUNDS word pairs). Ours loads them through the
+//                   relay (signed, verified, indexed); the peer's repository takes them directly.
 // Ours is the Worker bundled by wrangler (`wrangler deploy --dry-run`) running in workerd through
 // Miniflare with the wrangler.toml bindings (local SQLite Durable Object on disk, fresh temporary
 // state): the relay as the edge runs it, without `wrangler dev`'s extra proxy hop. The same three
@@ -12,7 +15,7 @@
 //
 //   node bench/relay.ts            prints the results as JSON
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -38,6 +41,9 @@ const REQ_ROUNDS = 30;
 const FANOUT_SOCKETS = 100;
 const FANOUT_ROUNDS = 20;
 const VERIFY_N = 3000;
+const SEARCH_EVENTS = 90_000; // with the 10,000 above: 100,000 stored
+const SEARCH_VOCABULARY = 3000;
+const SEARCH_ROUNDS = 20;
 const STEP_TIMEOUT = 120_000;
 
 
@@ -164,9 +170,57 @@ export async function makeWorkload(): Promise<Workload> {
   return { events, authors, fanout };
 }
 
+/** A seeded generator, so that both relays get the same corpus and queries. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+}
+
+/** Six-letter words (so that no word is a substring of another: the peer's index is trigram). */
+function vocabulary(n: number, rand: () => number): string[] {
+  const words = new Set<string>();
+  while (words.size < n) words.add(Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(rand() * 26))).join(""));
+  return [...words];
+}
+
+/** Notes of 12 words each, the words drawn with a skew (a few common, most rare), and the queries. */
+export async function makeSearchWorkload(): Promise<{ events: NostrEvent[]; queries: string[] }> {
+  const nw = await initNostrWasm();
+  const rand = prng(50);
+  const words = vocabulary(SEARCH_VOCABULARY, rand);
+  const pick = () => words[Math.floor(words.length * rand() ** 2)]!;
+  const keys = Array.from({ length: AUTHORS }, () => nw.generateSecretKey());
+  const now = Math.floor(Date.now() / 1000);
+  const events: NostrEvent[] = [];
+  for (let i = 0; i < SEARCH_EVENTS; i++) {
+    const e = { kind: 1, created_at: now - 7200 + Math.floor(i / 20), tags: [], content: Array.from({ length: 12 }, pick).join(" ") } as unknown as NostrEvent;
+    nw.finalizeEvent(e, keys[i % AUTHORS]!);
+    events.push(e);
+  }
+  // Words of middling frequency: each query matches ~600-1,400 events, of which 50 are served.
+  const queries = Array.from({ length: SEARCH_ROUNDS }, (_, i) => words[50 + 10 * i]!);
+  return { events, queries };
+}
+
+export async function search(url: string, queries: string[]): Promise<{ ms: number; counts: number[] }> {
+  const client = await Client.open(url);
+  const times: number[] = [];
+  const counts: number[] = [];
+  await client.req("warm", { search: queries[0], limit: 50 });
+  for (let i = 0; i < queries.length; i++) {
+    const t0 = performance.now();
+    counts.push(await client.req(`s${i}`, { search: queries[i], limit: 50 }));
+    times.push(performance.now() - t0);
+  }
+  client.close();
+  return { ms: median(times), counts };
+}
+
 // ------------------------------------------------------------------ the three relay measurements
 
-async function ingest(url: string, events: NostrEvent[]): Promise<{ perSecond: number; accepted: number }> {
+export async function ingest(url: string, events: NostrEvent[]): Promise<{ perSecond: number; accepted: number }> {
   const clients = await Promise.all(Array.from({ length: CONNS }, () => Client.open(url)));
   const shares = clients.map((_, c) => events.filter((_, i) => i % CONNS === c));
   let accepted = 0;
@@ -251,7 +305,7 @@ async function measureRelay(label: string, url: string, w: Workload): Promise<Re
 interface Peer {
   url: string;
   child: ChildProcess;
-  command(line: string, reply: string): Promise<string>;
+  command(line: string, reply: string, ms?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -275,20 +329,21 @@ async function startPeer(dir: string): Promise<Peer> {
   });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const wait = (prefix: string) =>
+  const wait = (prefix: string, ms = STEP_TIMEOUT) =>
     withTimeout(
       new Promise<string>((resolve, reject) => {
         waiters.push({ prefix, resolve });
         child.once("exit", (code) => reject(new Error(`peer exited ${code}: ${err}`)));
       }),
       `peer ${prefix}`,
+      ms,
     );
   await wait("READY");
   return {
     url: `ws://127.0.0.1:${port}`,
     child,
-    command: async (line, reply) => {
-      const p = wait(reply);
+    command: async (line, reply, ms) => {
+      const p = wait(reply, ms);
       child.stdin!.write(line + "\n");
       return p;
     },
@@ -360,7 +415,7 @@ export async function verifyInWorkerd(events: NostrEvent[], dir: string): Promis
 
 // ------------------------------------------------------------------ our relay in workerd
 
-const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0 });
+const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0, messagesPerSecondPerIp: 0, maxConnectionsPerIp: 0 });
 
 function runQuiet(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -410,10 +465,19 @@ export async function run(): Promise<BenchResult[]> {
     log("signing workload");
     const w = await makeWorkload();
 
+    log("signing the search corpus");
+    const sw = await makeSearchWorkload();
+
     const mf = await startMiniflare(dir);
     let ours: RelayNumbers;
+    let ourSearch: { ms: number; counts: number[] };
     try {
       ours = await measureRelay("oanix (workerd)", mf.relayUrl, w);
+      log(`oanix (workerd): storing ${sw.events.length} more events for search`);
+      const loaded = await withTimeout(ingest(mf.relayUrl, sw.events), "search corpus", 900_000);
+      if (loaded.accepted !== sw.events.length) throw new Error(`search corpus: ${loaded.accepted} of ${sw.events.length} accepted`);
+      ourSearch = await withTimeout(search(mf.relayUrl, sw.queries), "oanix search");
+      log(`oanix (workerd): search median ${round(ourSearch.ms)} ms, events per query ${ourSearch.counts.join(",")}`);
     } finally {
       await mf.stop();
     }
@@ -425,6 +489,11 @@ export async function run(): Promise<BenchResult[]> {
 
     peer = await startPeer(dir);
     const theirs = await measureRelay(PEER, peer.url, w);
+    const corpus = join(dir, "search-corpus.json");
+    writeFileSync(corpus, JSON.stringify(sw.events));
+    await peer.command(`LOAD ${corpus}`, "LOAD", 900_000);
+    const theirSearch = await withTimeout(search(peer.url, sw.queries), "peer search");
+    log(`${PEER}: search median ${round(theirSearch.ms)} ms, events per query ${theirSearch.counts.join(",")}`);
 
     const verifyEvents = w.events.slice(0, VERIFY_N);
     await peer.command("EVENTS " + Buffer.from(JSON.stringify(verifyEvents)).toString("base64"), "EVENTS");
@@ -439,6 +508,14 @@ export async function run(): Promise<BenchResult[]> {
       { name: "relay-req-eose", unit: "ms", oanix: round(ours.reqEose), peers: { [PEER]: round(theirs.reqEose) }, better: "lower" },
       { name: "relay-fanout", unit: "ms", oanix: round(ours.fanout), peers: { [PEER]: round(theirs.fanout) }, better: "lower" },
       { name: "sig-verify", unit: "verifications/s", oanix: round(ourVerify.wasm, 0), peers: { [PEER]: peerVerify }, better: "higher" },
+      {
+        name: "relay-search",
+        unit: "ms",
+        oanix: round(ourSearch.ms),
+        peers: { [PEER]: round(theirSearch.ms) },
+        better: "lower",
+        note: `NIP-50 {search: one word matching ~600-1,400 events, limit: 50} over ${N_EVENTS + FANOUT_ROUNDS + SEARCH_EVENTS} stored events, median of ${SEARCH_ROUNDS}; ours ranked by bm25 (FTS5 unicode61), the peer's newest first (FTS5 trigram); events per query: ours ${ourSearch.counts.join("/")}, peer ${theirSearch.counts.join("/")}`,
+      },
     ];
   } finally {
     await dev?.stop();

@@ -150,7 +150,7 @@ describe("bad subscriptions", () => {
       [["REQ", "kinds", { kinds: ["1"] }], /kinds/],
       [["REQ", "neg", { limit: -1 }], /limit/],
       [["REQ", "float", { since: 1.5 }], /since/],
-      [["REQ", "unknown", { search: "nostr" }], /unsupported filter field "search"/],
+      [["REQ", "unknown", { kinds: [1], lang: "en" }], /unsupported filter field "lang"/],
       [["REQ", "longtag", { "#tag": ["x"] }], /single letter/],
       [["REQ", "tagval", { "#t": [1] }], /#t must hold strings/],
       [["REQ", "notobj", [1]], /filter must be a JSON object/],

@@ -112,3 +112,8 @@ export function isIndexedTag(t: string[]): boolean {
   const n = t[0];
   return n !== undefined && n.length === 1 && t.length > 1 && /^[a-zA-Z]$/.test(n);
 }
+
+/** NIP-70: an event with a `["-"]` tag may only be published by its author. */
+export function isProtected(e: NostrEvent): boolean {
+  return e.tags.some((t) => t.length === 1 && t[0] === "-");
+}

@@ -1,6 +1,7 @@
 // NIP-01 filters: validation (with the relay's limits), matching an event in memory (live fan-out),
 // and the SQL a filter compiles to (stored queries). Pure functions.
 import { isHex64, type NostrEvent } from "./event.ts";
+import { matchSearch, parseSearch } from "./search.ts";
 
 /** A validated filter. Tag conditions are kept as [letter, values] pairs. */
 export interface Filter {
@@ -11,6 +12,8 @@ export interface Filter {
   since?: number;
   until?: number;
   limit?: number;
+  /** NIP-50: words that must all appear in the event's searchable text (see search.ts). */
+  search?: string[];
 }
 
 export interface FilterLimits {
@@ -57,6 +60,12 @@ export function parseFilter(raw: unknown, lim: FilterLimits): Filter | string {
         f.limit = Math.min(v, lim.maxLimit);
         break;
       }
+      case "search": {
+        const terms = parseSearch(v);
+        if (typeof terms === "string") return terms;
+        f.search = terms;
+        break;
+      }
       default: {
         if (!TAG_KEY.test(key)) {
           if (key.startsWith("#")) return `tag filter ${JSON.stringify(key)} must be '#' and a single letter`;
@@ -91,6 +100,7 @@ export function matchFilter(f: Filter, e: NostrEvent): boolean {
       if (!hit) return false;
     }
   }
+  if (f.search !== undefined && !matchSearch(f.search, e)) return false;
   return true;
 }
 
@@ -114,7 +124,8 @@ export interface SqlQuery {
 /**
  * The WHERE clause of a filter over `events e` (joined to `tags` for #x conditions). Lists are
  * passed as one JSON parameter through json_each, so a 1,000-author filter is still one binding.
- * Expired events (NIP-40) are excluded with `now`.
+ * Expired events (NIP-40) are excluded with `now`. `search` is not part of it: the store joins the
+ * full-text index itself (ranked for REQ, as a set for COUNT).
  */
 export function filterWhere(f: Filter, now: number): SqlQuery {
   const where: string[] = ["(e.expires_at IS NULL OR e.expires_at > ?)"];

@@ -4,4 +4,4 @@ export { NostrRelay, type RelayEnv } from "./relay.ts";
 export { handleRelayRequest, relayStub, RELAY_OBJECT } from "./http.ts";
 export { defineEdgeAgent, type AgentRegistration, type EdgeAgentHandler, type JobContext, type PublishResult } from "./nip90.ts";
 export type { NostrEvent } from "./event.ts";
-export type { RelayConfig } from "./limits.ts";
+export type { RelayConfig } from "./config.ts";

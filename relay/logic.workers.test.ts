@@ -1,7 +1,10 @@
 // Pure logic: filter validation and matching, limits and NIP-11, token buckets, NIP-90 routing.
 import { describe, expect, it } from "vitest";
 import { matchFilter, parseFilter, isEmptyFilter, type Filter } from "./filter.ts";
-import { BucketMap, DEFAULT_CONFIG, TokenBucket, mergeConfig, relayInfo } from "./limits.ts";
+import { DEFAULT_CONFIG, checkConfigPatch, mergeConfig } from "./config.ts";
+import { ftsQuery, matchSearch, parseSearch, searchableText, words } from "./search.ts";
+import { relayInfo } from "./nip11.ts";
+import { BucketMap, TokenBucket } from "./ratelimit.ts";
 import { checkJobEvent, routeJob, type AgentRegistration } from "./nip90.ts";
 import { checkEventShape, expirationOf, dTag, type NostrEvent } from "./event.ts";
 
@@ -80,6 +83,32 @@ describe("limits", () => {
     expect(m.take("a", 1, 1, 0)).toBe(true);
     expect(m.take("a", 1, 1, 0)).toBe(false);
     expect(m.take("b", 1, 1, 0)).toBe(true);
+  });
+});
+
+describe("NIP-50 words", () => {
+  it("folds case and accents, drops extensions, and quotes terms for FTS5", () => {
+    expect(words("Crème BRÛLÉE, naïve-café 42!")).toEqual(["creme", "brulee", "naive", "cafe", "42"]);
+    expect(parseSearch("Nostr  relay include:spam language:en nostr")).toEqual(["nostr", "relay"]);
+    expect(parseSearch("include:spam")).toMatch(/at least one word/);
+    expect(parseSearch(["x"])).toMatch(/must be a string/);
+    expect(ftsQuery(["a", "b"])).toBe('"a" "b"');
+    expect(searchableText(ev({ kind: 0, content: JSON.stringify({ name: "n", about: "a", picture: "p" }) }))).toBe("n\na");
+    expect(searchableText(ev({ kind: 4, content: "secret words" }))).toBe("");
+    expect(matchSearch(["relay", "nostr"], ev({ content: "A Nostr relay." }))).toBe(true);
+    expect(matchSearch(["relay", "nostr"], ev({ content: "A relay." }))).toBe(false);
+  });
+});
+
+describe("config patches (NIP-86 changerelaylimits)", () => {
+  it("names the first bad field", () => {
+    expect(checkConfigPatch({ maxFilters: 3, authRead: true, powByKind: { "1": 8 } })).toBeNull();
+    expect(checkConfigPatch({ maxFilters: -1 })).toMatch(/maxFilters/);
+    expect(checkConfigPatch({ powByKind: { "70000": 8 } })).toMatch(/powByKind/);
+    expect(checkConfigPatch({ powByKind: { "1": 300 } })).toMatch(/powByKind/);
+    expect(checkConfigPatch({ nope: 1 })).toMatch(/unknown limit "nope"/);
+    expect(checkConfigPatch([1])).toMatch(/JSON object/);
+    expect(mergeConfig(DEFAULT_CONFIG, { powByKind: { "5050": 12, x: 3 }, minPowDifficulty: 999 })).toMatchObject({ powByKind: { "5050": 12 }, minPowDifficulty: 256 });
   });
 });
 

@@ -11,10 +11,18 @@ import {
   isHex64,
   isReplaceable,
   isAddressable,
+  isProtected,
   type NostrEvent,
 } from "./event.ts";
 import { matchAny, parseFilter, type Filter } from "./filter.ts";
-import { BucketMap, CORS_HEADERS, DEFAULT_CONFIG, TokenBucket, mergeConfig, relayInfo, type RelayConfig } from "./limits.ts";
+import { DEFAULT_CONFIG, mergeConfig, powRequired, type RelayConfig } from "./config.ts";
+import { CORS_HEADERS, preflight } from "./cors.ts";
+import { Moderation } from "./moderation.ts";
+import { checkPow } from "./nip13.ts";
+import { relayInfo } from "./nip11.ts";
+import { AUTH_KIND, checkAuthEvent, relayUrlKey } from "./nip42.ts";
+import { handleManagement, isManagementRequest, parseAdmins } from "./nip86.ts";
+import { BucketMap } from "./ratelimit.ts";
 import {
   checkJobEvent,
   checkRegistration,
@@ -33,32 +41,27 @@ import { defaultVerifier, type Verifier } from "./verify.ts";
 export interface RelayEnv {
   /** JSON object of RelayConfig fields overriding the defaults (e.g. from `wrangler dev --var`). */
   RELAY_CONFIG?: string;
+  /** NIP-86: hex pubkeys (comma or space separated) allowed to manage the relay. */
+  ADMIN_PUBKEYS?: string;
 }
 
 interface Conn {
   ws: WebSocket;
   att: Attachment;
   subs: Map<string, Filter[]>;
-  bucket: TokenBucket;
+  /** Messages refused for rate in a row (see closeAfterRefusals). */
+  refusals: number;
 }
 
-const AUTH_KIND = 22242;
-/** A message arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
+/** An EVENT arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
 const BATCH_IDLE_MS = 2;
-const AUTH_WINDOW = 600;
+const EVENT_MESSAGE = /^\s*\[\s*"EVENT"/;
 const encoder = new TextEncoder();
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-/** host + path, lowercased host, no trailing slash: how relay URLs are compared for NIP-42. */
-export function relayUrlKey(u: string): string | null {
-  try {
-    const url = new URL(u);
-    return url.host.toLowerCase() + (url.pathname.replace(/\/+$/, "") || "");
-  } catch {
-    return null;
-  }
-}
+/** The client address Cloudflare puts on every request; absent for requests made inside the Worker. */
+export const CLIENT_IP_HEADER = "CF-Connecting-IP";
 
 export class NostrRelay extends DurableObject<RelayEnv> {
   private store: EventStore;
@@ -67,7 +70,12 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private verifier: Verifier;
   private conns = new Map<string, Conn>();
   private bySocket = new WeakMap<WebSocket, Conn>();
-  private pubkeyBuckets = new BucketMap();
+  /** Token buckets of connections (`c:<id>`), client addresses (`ip:<addr>`) and authors (`pk:<hex>`), kept in SQLite. */
+  private buckets: BucketMap;
+  /** Open connections per client address. */
+  private perIp = new Map<string, number>();
+  private moderation: Moderation;
+  private admins: Set<string>;
   private nextExpiry: number | null = null;
   private neg: Nip77Sessions;
 
@@ -75,6 +83,9 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     super(ctx, env);
     this.store = new EventStore(ctx.storage);
     this.state = new RelayState(ctx.storage.sql);
+    this.buckets = new BucketMap(10_000, ctx.storage.sql);
+    this.moderation = new Moderation(ctx.storage.sql);
+    this.admins = parseAdmins(env.ADMIN_PUBKEYS);
     this.verifier = defaultVerifier();
     this.neg = new Nip77Sessions((f, max) => this.store.negentropyItems(f, nowSeconds(), max));
     this.cfg = this.loadConfig();
@@ -116,9 +127,10 @@ export class NostrRelay extends DurableObject<RelayEnv> {
 
   private track(ws: WebSocket, att: Attachment, sqlSubs: Map<string, Filter[]>): Conn {
     const subs = att.subsInSql ? sqlSubs : new Map(att.subs ?? []);
-    const conn: Conn = { ws, att, subs, bucket: new TokenBucket(this.cfg.messagesPerSecond, this.cfg.messageBurst, Date.now()) };
+    const conn: Conn = { ws, att, subs, refusals: 0 };
     this.conns.set(att.id, conn);
     this.bySocket.set(ws, conn);
+    if (att.ip) this.perIp.set(att.ip, (this.perIp.get(att.ip) ?? 0) + 1);
     return conn;
   }
 
@@ -131,11 +143,17 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     return this.conns.get(att.id) ?? this.track(ws, att, att.subsInSql ? (this.state.loadSubs().get(att.id) ?? new Map()) : new Map());
   }
 
-  // ---------------------------------------------------------------- HTTP: upgrade and NIP-11
+  // ---------------------------------------------------------------- HTTP: upgrade, NIP-11, NIP-86
 
   override async fetch(request: Request): Promise<Response> {
-    if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: { ...CORS_HEADERS, "Access-Control-Max-Age": "86400" } });
+    if (request.method === "OPTIONS") return preflight();
+    if (isManagementRequest(request)) return handleManagement(request, this.admins, this.managed(), this.verifier);
     if ((request.headers.get("Upgrade") ?? "").toLowerCase() === "websocket") {
+      const ip = request.headers.get(CLIENT_IP_HEADER)?.toLowerCase() ?? "";
+      if (ip && this.moderation.has("blocked_ips", ip)) return text(403, "blocked: this address is blocked by the relay's operators\n");
+      // Checked before anything is allocated: one address cannot hold every socket of the object.
+      if (ip && this.cfg.maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= this.cfg.maxConnectionsPerIp)
+        return text(429, `rate-limited: more than ${this.cfg.maxConnectionsPerIp} connections from this address\n`, { "Retry-After": "10" });
       const pair = new WebSocketPair();
       const client = pair[0];
       const server = pair[1];
@@ -145,6 +163,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
         authed: [],
         url: relayUrlKey(request.url) ?? "",
       };
+      if (ip) att.ip = ip;
       this.ctx.acceptWebSocket(server);
       server.serializeAttachment(att);
       this.track(server, att, new Map());
@@ -164,23 +183,30 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   // ---------------------------------------------------------------- WebSocket handlers
 
   /**
-   * Under load, messages are queued and handled in batches: the first message of a batch schedules
-   * a drain on the next turn, and whatever arrives before it runs is handled with it. All writes of a batch
-   * then share one SQLite commit (one fsync), and the replies of the batch are released together
-   * once it is durable (output gate). Order per socket is kept.
+   * Under load, events are queued and handled in batches: the first EVENT of a batch schedules a
+   * drain on the next turn, and whatever arrives before it runs is handled with it. All writes of a
+   * batch then share one SQLite commit (one fsync), and the replies of the batch are released
+   * together once it is durable (output gate). Other messages (REQ, CLOSE, COUNT, AUTH) write
+   * nothing worth sharing, so they are handled at once unless messages are already queued: order
+   * per socket is kept.
    */
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (typeof message !== "string" || !EVENT_MESSAGE.test(message)) {
+      if (this.inbox.length === 0) return this.handleMessage(ws, message);
+      this.inbox.push({ ws, message });
+      return;
+    }
     const now = Date.now();
-    const idle = now - this.lastMessageAt > BATCH_IDLE_MS;
-    this.lastMessageAt = now;
-    // An isolated message (nothing queued, nothing recent) is handled at once: no added latency.
+    const idle = now - this.lastEventAt > BATCH_IDLE_MS;
+    this.lastEventAt = now;
+    // An isolated event (nothing queued, no other event recently) is handled at once: no added latency.
     if (idle && this.inbox.length === 0) return this.handleMessage(ws, message);
     this.inbox.push({ ws, message });
     if (this.inbox.length === 1) setTimeout(() => this.drain(), 0);
   }
 
   private inbox: Array<{ ws: WebSocket; message: string | ArrayBuffer }> = [];
-  private lastMessageAt = 0;
+  private lastEventAt = 0;
 
   private drain(): void {
     const batch = this.inbox;
@@ -194,7 +220,9 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     if (typeof message !== "string") return this.notice(conn, "invalid: binary messages are not supported; send JSON text");
     if (message.length > this.cfg.maxMessageLength || (message.length * 3 > this.cfg.maxMessageLength && encoder.encode(message).length > this.cfg.maxMessageLength))
       return this.tooLarge(conn, message);
-    if (!conn.bucket.take(Date.now())) return this.rateLimited(conn, message);
+    // Rate limits come before parsing and verification: a flood is refused at the cost of a counter.
+    const limited = this.overRate(conn);
+    if (limited !== null) return this.rateLimited(conn, message, limited);
     let msg: unknown;
     try {
       msg = JSON.parse(message);
@@ -248,7 +276,29 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     this.conns.delete(conn.att.id);
     this.bySocket.delete(ws);
     this.neg.dropConn(conn.att.id);
+    this.buckets.forget(`c:${conn.att.id}`);
+    const ip = conn.att.ip;
+    if (ip) {
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n > 0) this.perIp.set(ip, n);
+      else this.perIp.delete(ip);
+    }
     if (conn.att.subsInSql) this.state.deleteConn(conn.att.id);
+  }
+
+  // ---------------------------------------------------------------- rate limits
+
+  /** Takes a token from the connection's bucket and its address's; the text of the refusal, or null. */
+  private overRate(conn: Conn): string | null {
+    const now = Date.now();
+    const cfg = this.cfg;
+    let limited: string | null = null;
+    if (!this.buckets.take(`c:${conn.att.id}`, cfg.messagesPerSecond, cfg.messageBurst, now))
+      limited = `rate-limited: more than ${cfg.messagesPerSecond} messages/s; slow down`;
+    else if (conn.att.ip && !this.buckets.take(`ip:${conn.att.ip}`, cfg.messagesPerSecondPerIp, cfg.messageBurstPerIp, now))
+      limited = `rate-limited: more than ${cfg.messagesPerSecondPerIp} messages/s from this address; slow down`;
+    conn.refusals = limited === null ? 0 : conn.refusals + 1;
+    return limited;
   }
 
   // ---------------------------------------------------------------- replies
@@ -285,9 +335,22 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     return this.notice(conn, text);
   }
 
-  /** The rate-limit answer fits the message: OK false for EVENT, CLOSED for REQ/COUNT, else NOTICE. */
-  private rateLimited(conn: Conn, message: string): void {
-    const text = `rate-limited: more than ${this.cfg.messagesPerSecond} messages/s; slow down`;
+  /**
+   * The rate-limit answer fits the message: OK false for EVENT, CLOSED for REQ/COUNT, else NOTICE.
+   * A connection that keeps sending into a refusal is told so and closed (policy violation).
+   */
+  private rateLimited(conn: Conn, message: string, text: string): void {
+    const max = this.cfg.closeAfterRefusals;
+    if (max > 0 && conn.refusals >= max) {
+      this.notice(conn, `rate-limited: ${conn.refusals} messages refused in a row; closing`);
+      try {
+        conn.ws.close(1008, "rate-limited");
+      } catch {
+        /* already closing */
+      }
+      this.drop(conn.ws);
+      return;
+    }
     let msg: unknown;
     try {
       msg = JSON.parse(message);
@@ -324,6 +387,9 @@ export class NostrRelay extends DurableObject<RelayEnv> {
    */
   private ingest(input: NostrEvent, conn: Conn | null): PublishResult & { after?: () => void } {
     const e = canonicalEvent(input);
+    // The operators' bans cost a lookup, verification a signature check: bans first.
+    const banned = this.moderation.refusal(e.id, e.pubkey);
+    if (banned !== null) return { ok: false, message: banned };
     const v = this.verifier.verify(e);
     if (v === "bad-id") return { ok: false, message: "invalid: event id does not match its sha256 serialisation" };
     if (v === "bad-sig") return { ok: false, message: "invalid: bad signature" };
@@ -342,7 +408,14 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       if (conn.att.authed.length === 0) return { ok: false, message: "auth-required: this relay only accepts events from authenticated authors" };
       return { ok: false, message: "restricted: the event's author is not the authenticated pubkey" };
     }
-    if (conn && !this.pubkeyBuckets.take(e.pubkey, cfg.eventsPerSecondPerPubkey, cfg.eventBurstPerPubkey, Date.now()))
+    // NIP-70: a protected event is accepted only from its authenticated author (code in the Worker is trusted).
+    if (conn && isProtected(e) && !conn.att.authed.includes(e.pubkey)) {
+      if (conn.att.authed.length === 0) return { ok: false, message: "auth-required: this event is protected; authenticate as its author to publish it" };
+      return { ok: false, message: "restricted: this event is protected; only its author may publish it" };
+    }
+    const pow = checkPow(e, powRequired(cfg, e.kind));
+    if (pow !== null) return { ok: false, message: pow };
+    if (conn && !this.buckets.take(`pk:${e.pubkey}`, cfg.eventsPerSecondPerPubkey, cfg.eventBurstPerPubkey, Date.now()))
       return { ok: false, message: `rate-limited: more than ${cfg.eventsPerSecondPerPubkey} events/s from this author; slow down` };
     const jobError = checkJobEvent(e);
     if (jobError !== null) return { ok: false, message: `invalid: ${jobError}` };
@@ -424,7 +497,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       return this.closed(conn, p.sub, `rate-limited: more than ${this.cfg.maxSubscriptions} open subscriptions; close one first`);
     }
     const sub = JSON.stringify(p.sub);
-    for (const raw of this.store.query(p.filters, nowSeconds(), this.cfg.defaultLimit)) this.send(conn, `["EVENT",${sub},${raw}]`);
+    for (const m of this.store.messages(p.filters, nowSeconds(), this.cfg.defaultLimit, `["EVENT",${sub},`)) this.send(conn, m);
     this.send(conn, `["EOSE",${sub}]`);
     conn.subs.set(p.sub, p.filters);
     this.saveSub(conn, p.sub, p.filters);
@@ -488,12 +561,8 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     const fail = (text: string) => this.ok(conn, e.id, false, text);
     const v = this.verifier.verify(e);
     if (v !== "ok") return fail(v === "bad-id" ? "invalid: event id does not match its sha256 serialisation" : "invalid: bad signature");
-    if (e.kind !== AUTH_KIND) return fail("invalid: AUTH needs a kind 22242 event");
-    if (Math.abs(e.created_at - nowSeconds()) > AUTH_WINDOW) return fail("invalid: AUTH event created_at is not within 10 minutes of now");
-    const challenge = e.tags.find((t) => t[0] === "challenge")?.[1];
-    if (challenge !== conn.att.challenge) return fail("invalid: AUTH challenge does not match this connection's");
-    const relay = e.tags.find((t) => t[0] === "relay")?.[1];
-    if (relay === undefined || relayUrlKey(relay) !== conn.att.url) return fail("invalid: AUTH relay tag does not name this relay");
+    const refused = checkAuthEvent(e, conn.att.challenge, conn.att.url, nowSeconds());
+    if (refused !== null) return fail(refused);
     if (!conn.att.authed.includes(e.pubkey)) {
       conn.att.authed.push(e.pubkey);
       if (conn.att.authed.length > 8) conn.att.authed.shift();
@@ -610,12 +679,21 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     const stored = JSON.parse(this.state.getSetting("config") ?? "{}") as Record<string, unknown>;
     this.state.putSetting("config", JSON.stringify({ ...stored, ...patch }));
     this.cfg = this.loadConfig();
-    for (const c of this.conns.values()) c.bucket = new TokenBucket(this.cfg.messagesPerSecond, this.cfg.messageBurst, Date.now());
     return this.cfg;
   }
 
   info(): Record<string, unknown> {
-    return advertiseNip77(relayInfo(this.cfg), this.neg.limits);
+    return advertiseNip77(relayInfo(this.cfg, { management: this.admins.size > 0 }), this.neg.limits);
+  }
+
+  /** What NIP-86 calls act on. */
+  private managed() {
+    return {
+      moderation: this.moderation,
+      removeEvent: (id: string) => this.store.remove(id),
+      configure: (patch: Partial<RelayConfig>) => this.configure(patch),
+      info: () => this.info(),
+    };
   }
 }
 
@@ -626,6 +704,10 @@ function attachmentFits(att: Attachment): boolean {
   // eslint-disable-next-line no-control-regex
   const wide = /[^\u0000-\u00ff]/.test(json);
   return (wide ? json.length * 2 : json.length) <= ATTACHMENT_BUDGET;
+}
+
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, { status, headers: { ...CORS_HEADERS, "Content-Type": "text/plain; charset=utf-8", ...headers } });
 }
 
 function isObjectWithId(v: unknown): v is { id: string } {

@@ -14,6 +14,8 @@ export interface Attachment {
   authed: string[];
   /** host + path of the relay URL the client connected to (for the NIP-42 relay tag). */
   url: string;
+  /** The client's address (CF-Connecting-IP), for the per-address limits; absent inside the Worker. */
+  ip?: string;
   /** The socket's subscriptions, while they fit in the attachment. */
   subs?: Array<[string, Filter[]]>;
   /** Set once the subscriptions outgrew the attachment: they are rows of `subs` in SQLite. */

@@ -4,6 +4,7 @@
 // talks to it through `save`, `query`, `count` and `expire`.
 import { dTag, expirationOf, isAddressable, isIndexedTag, isReplaceable, type NostrEvent } from "./event.ts";
 import { filterWhere, isEmptyFilter, type Filter } from "./filter.ts";
+import { ftsQuery, searchableText } from "./search.ts";
 
 export type SaveResult =
   | { status: "stored"; deleted: NostrEvent[] }
@@ -35,6 +36,9 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS tags_event ON tags(ev)`,
   // NIP-09 tombstones: target is an event id or an address "kind:pubkey:d"; events of `pubkey` at
   // that target with created_at <= until are refused from now on.
+  // NIP-50: the searchable text of each event (search.ts), keyed by events.seq. Contentless: the
+  // text is only tokenized, never stored twice.
+  `CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(text, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2')`,
   `CREATE TABLE IF NOT EXISTS deletions (
      target TEXT NOT NULL,
      pubkey TEXT NOT NULL,
@@ -99,6 +103,8 @@ export class EventStore {
       for (const t of e.tags) {
         if (isIndexedTag(t)) this.sql.exec("INSERT INTO tags (ev, name, value, created_at) VALUES (?, ?, ?, ?)", seq, t[0]!, t[1]!, e.created_at);
       }
+      const text = searchableText(e);
+      if (text !== "") this.sql.exec("INSERT INTO events_fts (rowid, text) VALUES (?, ?)", seq, text);
       const deleted = e.kind === 5 ? this.applyDeletion(e) : [];
       return { status: "stored", deleted };
     });
@@ -165,20 +171,45 @@ export class EventStore {
 
   private removeSeq(seq: number): void {
     this.sql.exec("DELETE FROM tags WHERE ev = ?", seq);
+    this.sql.exec("DELETE FROM events_fts WHERE rowid = ?", seq);
     this.sql.exec("DELETE FROM events WHERE seq = ?", seq);
   }
 
+  /** Removes a stored event by id (a relay operator's ban); whether there was one. */
+  remove(id: string): boolean {
+    return this.transaction(() => {
+      const row = this.sql.exec<{ seq: number }>("SELECT seq FROM events WHERE id = ?", id).toArray()[0];
+      if (row) this.removeSeq(row.seq);
+      return row !== undefined;
+    });
+  }
+
   /**
-   * Stored events matching any of the filters, newest first (ties: lowest id first), each filter
-   * limited by its own `limit` (or `defaultLimit`). Returns the raw JSON of each event.
+   * Stored events matching any of the filters, each filter limited by its own `limit` (or
+   * `defaultLimit`). Newest first (ties: lowest id first); a NIP-50 search filter's events come in
+   * its rank order instead (best match first), before those of the other filters. Returns the raw
+   * JSON of each event.
    */
   query(filters: Filter[], now: number, defaultLimit: number): string[] {
-    const rows = new Map<string, { created_at: number; id: string; raw: string }>();
+    type Row = { created_at: number; id: string; raw: string };
+    const ranked = new Map<string, Row>();
+    const rows = new Map<string, Row>();
     for (const f of filters) {
       const limit = f.limit ?? defaultLimit;
       if (limit === 0 || isEmptyFilter(f)) continue;
       const w = filterWhere(f, now);
-      const cur = this.sql.exec<{ created_at: number; id: string; raw: string }>(
+      if (f.search) {
+        const cur = this.sql.exec<Row>(
+          `SELECT e.created_at, e.id, e.raw FROM events_fts JOIN events e ON e.seq = events_fts.rowid
+           WHERE events_fts MATCH ? AND ${w.sql} ORDER BY events_fts.rank, e.created_at DESC, e.id ASC LIMIT ?`,
+          ftsQuery(f.search),
+          ...w.params,
+          limit,
+        );
+        for (const r of cur) if (!ranked.has(r.id)) ranked.set(r.id, r);
+        continue;
+      }
+      const cur = this.sql.exec<Row>(
         `SELECT e.created_at, e.id, e.raw FROM events e WHERE ${w.sql} ORDER BY e.created_at DESC, e.id ASC LIMIT ?`,
         ...w.params,
         limit,
@@ -187,7 +218,8 @@ export class EventStore {
     }
     const list = [...rows.values()];
     if (filters.length > 1) list.sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return list.map((r) => r.raw);
+    if (ranked.size === 0) return list.map((r) => r.raw);
+    return [...ranked.values(), ...list.filter((r) => !ranked.has(r.id))].map((r) => r.raw);
   }
 
   /**
@@ -208,18 +240,44 @@ export class EventStore {
     return { timestamps, ids };
   }
 
-  /** NIP-45: the number of distinct stored events matching any filter (limits do not apply). */
+  /**
+   * The stored events of a REQ as the messages that carry them (`prefix` + raw event + `]`), in
+   * query()'s order. With one plain filter (the common REQ) SQLite builds each message itself and
+   * the rows are read as arrays: no row objects, no string joins in JS.
+   */
+  messages(filters: Filter[], now: number, defaultLimit: number, prefix: string): string[] {
+    const f = filters[0]!;
+    if (filters.length > 1 || f.search) return this.query(filters, now, defaultLimit).map((raw) => prefix + raw + "]");
+    const limit = f.limit ?? defaultLimit;
+    if (limit === 0 || isEmptyFilter(f)) return [];
+    const w = filterWhere(f, now);
+    const out: string[] = [];
+    const cur = this.sql.exec(`SELECT ? || e.raw || ']' FROM events e WHERE ${w.sql} ORDER BY e.created_at DESC, e.id ASC LIMIT ?`, prefix, ...w.params, limit);
+    for (const row of cur.raw()) out.push(row[0] as string);
+    return out;
+  }
+
+  /**
+   * NIP-45: the number of distinct stored events matching any filter (limits do not apply). The
+   * filters' selections are joined with UNION, nested in groups because the Durable Object's
+   * SQLite allows only a few terms in one compound SELECT.
+   */
   count(filters: Filter[], now: number): number {
     const parts: string[] = [];
     const params: Array<string | number> = [];
     for (const f of filters) {
       if (isEmptyFilter(f)) continue;
       const w = filterWhere(f, now);
-      parts.push(`SELECT e.seq FROM events e WHERE ${w.sql}`);
-      params.push(...w.params);
+      if (f.search) {
+        parts.push(`SELECT e.seq FROM events e WHERE ${w.sql} AND e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)`);
+        params.push(...w.params, ftsQuery(f.search));
+      } else {
+        parts.push(`SELECT e.seq FROM events e WHERE ${w.sql}`);
+        params.push(...w.params);
+      }
     }
     if (parts.length === 0) return 0;
-    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (${parts.join(" UNION ")})`, ...params).one().n;
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (${unionOf(parts)})`, ...params).one().n;
   }
 
   /** Deletes expired events (NIP-40). Returns the next expiry time still pending, or null. */
@@ -244,3 +302,14 @@ export class EventStore {
   }
 }
 
+
+/** Terms per compound SELECT: the Durable Object's SQLite refuses more than a handful. */
+const COMPOUND_TERMS = 4;
+
+/** The UNION of `SELECT seq …` statements, nested so that no compound has more than COMPOUND_TERMS terms. */
+export function unionOf(parts: string[]): string {
+  if (parts.length <= COMPOUND_TERMS) return parts.join(" UNION ");
+  const groups: string[] = [];
+  for (let i = 0; i < parts.length; i += COMPOUND_TERMS) groups.push(`SELECT seq FROM (${parts.slice(i, i + COMPOUND_TERMS).join(" UNION ")})`);
+  return unionOf(groups);
+}

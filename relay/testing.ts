@@ -10,9 +10,9 @@ export interface FetchTarget {
 
 export const RELAY_URL = "ws://relay.test/relay";
 
-async function openSocket(target: FetchTarget, url: string): Promise<WebSocket> {
+async function openSocket(target: FetchTarget, url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
   const httpUrl = url.replace(/^ws/, "http");
-  const res = await target.fetch(httpUrl, { headers: { Upgrade: "websocket" } });
+  const res = await target.fetch(httpUrl, { headers: { ...headers, Upgrade: "websocket" } });
   const ws = res.webSocket;
   if (res.status !== 101 || !ws) throw new Error(`upgrade failed: ${res.status}`);
   ws.accept();
@@ -99,8 +99,9 @@ export class RawClient {
     });
   }
 
-  static async open(target: FetchTarget, url = RELAY_URL): Promise<RawClient> {
-    const c = new RawClient(await openSocket(target, url));
+  /** `headers` go with the upgrade request (e.g. CF-Connecting-IP, the client address Cloudflare sets). */
+  static async open(target: FetchTarget, url = RELAY_URL, headers: Record<string, string> = {}): Promise<RawClient> {
+    const c = new RawClient(await openSocket(target, url, headers));
     await c.next((m) => m[0] === "AUTH");
     return c;
   }
