@@ -1,5 +1,5 @@
 // Helpers for the edge's workerd tests: signed requests through the Worker's own fetch handler.
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { keySigner, newSecretKey, type Signer } from "../services/nip98.ts";
 import { encodeFrame, decodeFrame, FRAME_TYPE, type WireOp, type WireResult } from "../services/remote-wire.ts";
 
@@ -60,3 +60,24 @@ export async function batch(who: Signer | string | null, ws: string, ops: Array<
 }
 
 export const text = (b: Uint8Array | undefined): string => new TextDecoder().decode(b ?? new Uint8Array(0));
+
+/** The workspace Durable Object named `name`, for tests that reach past the HTTP API. */
+export const stub = (name: string) => env.WORKSPACE.get(env.WORKSPACE.idFromName(name));
+
+/** The error code of a JSON error answer. */
+export const errCode = async (r: Response): Promise<string> => ((await r.json()) as { error: { code: string } }).error.code;
+
+/** A file's text, read through one batch. */
+export async function readText(who: Parameters<typeof batch>[0], ws: string, path: string): Promise<string> {
+  return text((await batch(who, ws, [{ op: "read", path, offset: 0, length: 1 << 20 }])).results[0]!.bytes);
+}
+
+export function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
+  return b;
+}
+
+export async function sha256Hex(b: Uint8Array): Promise<string> {
+  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)), (x) => x.toString(16).padStart(2, "0")).join("");
+}

@@ -5,26 +5,9 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { finalizeEvent } from "nostr-tools/pure";
 import { hexToBytes } from "@noble/hashes/utils.js";
 import { encodeFrame, FRAME_TYPE, INLINE_MAX, MAX_BATCH_BYTES } from "../../services/remote-wire.ts";
-import { BASE, batch, call, createWs, json, newKey, text } from "../testing.ts";
+import { BASE, batch, call, createWs, json, newKey, text, errCode, randomBytes, readText, sha256Hex, stub } from "../testing.ts";
 import { exports } from "cloudflare:workers";
 
-const stub = (name: string) => env.WORKSPACE.get(env.WORKSPACE.idFromName(name));
-const errCode = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
-
-
-async function readText(who: Parameters<typeof batch>[0], ws: string, path: string): Promise<string> {
-  return text((await batch(who, ws, [{ op: "read", path, offset: 0, length: 1 << 20 }])).results[0]!.bytes);
-}
-
-function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
-  return b;
-}
-
-async function await_hash(b: Uint8Array): Promise<string> {
-  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)), (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 describe("files as URLs, R2 for large files", () => {
   it("PUT then GET, with ranges; big files go to R2 and small ones stay in SQLite", async () => {

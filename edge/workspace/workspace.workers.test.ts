@@ -6,26 +6,9 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { finalizeEvent } from "nostr-tools/pure";
 import { hexToBytes } from "@noble/hashes/utils.js";
 import { encodeFrame, FRAME_TYPE, INLINE_MAX, MAX_BATCH_BYTES } from "../../services/remote-wire.ts";
-import { BASE, batch, call, createWs, json, newKey, text } from "../testing.ts";
+import { BASE, batch, call, createWs, json, newKey, text, errCode, randomBytes, readText, sha256Hex, stub } from "../testing.ts";
 import { exports } from "cloudflare:workers";
 
-const stub = (name: string) => env.WORKSPACE.get(env.WORKSPACE.idFromName(name));
-const errCode = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
-
-
-async function readText(who: Parameters<typeof batch>[0], ws: string, path: string): Promise<string> {
-  return text((await batch(who, ws, [{ op: "read", path, offset: 0, length: 1 << 20 }])).results[0]!.bytes);
-}
-
-function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
-  return b;
-}
-
-async function await_hash(b: Uint8Array): Promise<string> {
-  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)), (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 describe("workspaces and ownership", () => {
   it("the first key to create a workspace owns it; others get 403, strangers 401", async () => {
@@ -172,7 +155,7 @@ describe("who may do what", () => {
     const body = new TextEncoder().encode("data");
     const put = (auth?: string) => exports.default.fetch(new Request(url, { method: "PUT", body, headers: auth ? { authorization: auth } : {} }));
     const sk = hexToBytes(a.secret);
-    const bodySha = await await_hash(body);
+    const bodySha = await sha256Hex(body);
     const ev = (over: { created_at?: number; u?: string; method?: string; payload?: string; kind?: number }) => "Nostr " + btoa(JSON.stringify(finalizeEvent({
       kind: over.kind ?? 27235, created_at: over.created_at ?? Math.floor(Date.now() / 1000), content: "",
       tags: [["u", over.u ?? url], ["method", over.method ?? "PUT"], ["payload", over.payload ?? bodySha]],
