@@ -1,6 +1,7 @@
 // Programs: WASI modules validated, instrumented for limits and compiled once, cached by the
 // SHA-256 of their bytes, so a warm spawn costs an instantiate, not a compile. At the edge, where
 // compiling bytes at run time is forbidden, pass a statically imported WebAssembly.Module instead.
+import { hex } from "./bytes.ts";
 import { INSTRUMENT_MODULE, InstrumentError, instrument } from "./wasi/instrument.ts";
 
 export interface Program {
@@ -64,5 +65,5 @@ function check(m: WebAssembly.Module): void {
 
 async function sha256(bytes: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(d);
 }

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MemService } from "../services/mem.ts";
 import { FsError } from "./errors.ts";
+import { code } from "../test/helpers.ts";
 import { Budget, Namespace } from "./namespace.ts";
 import { segments } from "./path.ts";
 import type { FileHandle, FileService, OpenFlags } from "./types.ts";
@@ -9,15 +10,6 @@ import type { FileHandle, FileService, OpenFlags } from "./types.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-async function code(f: () => unknown): Promise<string> {
-  try {
-    await f();
-    return "ok";
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-}
 const names = async (ns: FileService, p: string) => (await ns.readdir(p)).map((e) => e.name).sort();
 async function readAll(ns: FileService, p: string): Promise<string> {
   const h = await ns.open(p, { read: true });
@@ -37,6 +29,7 @@ function asyncOf(s: FileService): FileService {
     mkdir: (p) => wrap(() => s.mkdir(p)),
     remove: (p) => wrap(() => s.remove(p)),
     rename: (a, b) => wrap(() => s.rename(a, b)),
+    symlink: (t, p) => wrap(() => s.symlink!(t, p)),
   };
 }
 
@@ -277,11 +270,11 @@ describe("properties", () => {
             norm = segments(p);
           } catch (e) {
             // NUL and over-long names are refused before anything is touched.
-            expect(await code(() => n.open(p, { write: true, create: true }))).not.toBe("ok");
+            expect(await code(() => n.open(p, { write: true, create: true }))).not.toBe("no error");
             continue;
           }
           const result = await code(async () => (await n.open(p, { write: true, create: true })).close());
-          if (result === "ok") {
+          if (result === "no error") {
             // Created files land exactly where the normalised path says, in a writable mount.
             const [top, ...rest] = norm;
             const svc = top === "workspace" ? workspace : top === "cap" && rest[0] === "http" ? http : null;
@@ -290,7 +283,7 @@ describe("properties", () => {
             expect(svc!.stat(inner.join("/")).type).toBe("file");
           }
           if (norm[0] === "task") expect(["EROFS", "ENOENT", "EISDIR", "EEXIST", "ENOTDIR"]).toContain(result);
-          if (norm[0] === "cap" && norm[1] !== "http") expect(result).not.toBe("ok");
+          if (norm[0] === "cap" && norm[1] !== "http") expect(result).not.toBe("no error");
         }
         // The read-only task mount is untouched whatever was tried.
         expect((await names(n, "/task"))).toEqual(["spec.json"]);
@@ -313,5 +306,120 @@ describe("properties", () => {
         expect(s).not.toContain("");
       }),
     );
+  });
+});
+
+describe("hardening: links, binds and unions keep access", () => {
+  it("link across binds of one service is EXDEV and never writes a read-only file", async () => {
+    const mem = new MemService({ "secret/k": "key", "tmp/t": "" });
+    const n = new Namespace().mount("/s", mem).bind("/s/secret", "/ro", { access: "ro" }).bind("/s/tmp", "/rw");
+    expect(await code(() => n.link("/ro/k", "/rw/k"))).toBe("EXDEV");
+    expect(await code(() => n.stat("/rw/k"))).toBe("ENOENT");
+    expect(await code(() => n.open("/ro/k", { write: true }))).toBe("EROFS");
+    expect(dec.decode(mem.readFile("secret/k"))).toBe("key");
+    // Within one mount member a link still works.
+    await n.link("/rw/t", "/rw/t2");
+    expect((await n.stat("/rw/t2")).ino).toBe((await n.stat("/rw/t")).ino);
+  });
+
+  it("link out of a sign-only mount into a writable mount of the same service is EXDEV", async () => {
+    const store = new MemService({ "id/key": "secret-key", "tmp/t": "" });
+    const n = new Namespace().mount("/s", store).bind("/s/id", "/cap/id", { access: "sign" }).bind("/s/tmp", "/w");
+    expect(await code(() => n.link("/cap/id/key", "/w/key"))).toBe("EXDEV");
+    expect(await code(() => n.open("/w/key", { read: true }))).toBe("ENOENT");
+    expect(await code(() => n.link("/cap/id/key", "/cap/id/key2"))).toBe("EACCES");
+  });
+
+  it("a read-only bind over a budgeted mount stays read-only, and spends the budget", async () => {
+    const mem = new MemService({ f: "data" });
+    const budget = new Budget({ calls: 100 });
+    const n = new Namespace().mount("/b", mem, { access: budget }).bind("/b", "/r", { access: "ro" });
+    for (const [what, f] of [
+      ["write", () => n.open("/r/f", { write: true })],
+      ["create", () => n.open("/r/new", { write: true, create: true })],
+      ["mkdir", () => n.mkdir("/r/d")],
+      ["remove", () => n.remove("/r/f")],
+    ] as [string, () => unknown][]) expect(`${what}: ${await code(f)}`).toBe(`${what}: EROFS`);
+    const before = budget.used.calls;
+    expect(await readAll(n, "/r/f")).toBe("data");
+    expect(budget.used.calls).toBeGreaterThan(before);
+    expect(n.mounts().find((m) => m.path === "/r")!.access).toEqual(["ro+budget"]);
+  });
+
+  it("a budgeted bind over a budgeted mount spends both, or neither", async () => {
+    const mem = new MemService({ f: "0123456789" });
+    const outer = new Budget({ bytes: 100 });
+    const inner = new Budget({ bytes: 3 });
+    const n = new Namespace().mount("/b", mem, { access: outer }).bind("/b", "/c", { access: inner });
+    const h = await n.open("/c/f", { read: true, write: true });
+    expect(dec.decode(await h.read(10))).toBe("012");
+    expect(await code(() => h.write(enc.encode("x")))).toBe("EDQUOT");
+    expect([outer.used.bytes, inner.used.bytes]).toEqual([3, 3]);
+  });
+
+  it("mkdir, symlink and link in a union refuse a name another member already has", async () => {
+    for (const wrap of [(s: FileService) => s, asyncOf]) {
+      const first = new MemService({ a: "1", "d/x": "" });
+      const creates = new MemService({ b: "2" });
+      const n = new Namespace().mount("/u", wrap(first)).mount("/u", wrap(creates), { mode: "after", create: true });
+      expect(await code(() => n.mkdir("/u/a"))).toBe("EEXIST");
+      expect(await code(() => n.mkdir("/u/d"))).toBe("EEXIST");
+      expect(await code(() => n.symlink("b", "/u/a"))).toBe("EEXIST");
+      expect(await code(() => n.symlink("b", "/u/d"))).toBe("EEXIST");
+      expect(await code(() => creates.stat("a"))).toBe("ENOENT");
+      expect(await code(() => creates.stat("d"))).toBe("ENOENT");
+      // New names still land in the create member.
+      await n.mkdir("/u/new");
+      expect(creates.stat("new").type).toBe("dir");
+    }
+    const first = new MemService({ a: "1" });
+    const creates = new MemService({ b: "2" });
+    const n = new Namespace().mount("/u", first).mount("/u", creates, { mode: "after", create: true });
+    expect(await code(() => n.link("/u/b", "/u/a"))).toBe("EEXIST");
+  });
+});
+
+describe("sign-only mounts and public files", () => {
+  /** A capability: `pubkey` public, `sign` request/reply, `key` neither. */
+  function identity(): FileService {
+    const store = new MemService({ key: "secret-key", pubkey: "npub1abc" });
+    return {
+      open(p: string, flags: OpenFlags): FileHandle {
+        if (p === "pubkey") return Object.assign(store.open(p, flags), { public: true });
+        if (p !== "sign") return store.open(p, flags);
+        let req = "";
+        return {
+          transactional: true, position: 0,
+          write: (d) => ((req += dec.decode(d)), d.length),
+          read: () => enc.encode(`sig(${req})`),
+          stat: () => store.stat("key"), truncate: () => {}, sync: () => {}, close: () => {},
+        };
+      },
+      stat: (p) => store.stat(p === "sign" ? "key" : p),
+      readdir: () => store.readdir(""),
+      mkdir: (p) => store.mkdir(p), remove: (p) => store.remove(p), rename: (a, b) => store.rename(a, b),
+    };
+  }
+
+  it("opens a public file read-only, and nothing else read-only", async () => {
+    const n = new Namespace().mount("/cap/nostr", identity(), { access: "sign" });
+    expect(await readAll(n, "/cap/nostr/pubkey")).toBe("npub1abc");
+    expect(await code(() => n.open("/cap/nostr/key", { read: true }))).toBe("EACCES");
+    expect(await code(() => n.open("/cap/nostr/pubkey", { read: true, write: true }))).toBe("EACCES");
+    expect(await code(() => n.open("/cap/nostr/pubkey", { write: true }))).toBe("EACCES");
+    expect(await code(() => n.open("/cap/nostr/pubkey", { read: true, truncate: true }))).toBe("EACCES");
+    const h = await n.open("/cap/nostr/pubkey", { read: true });
+    expect(await code(() => h.write(enc.encode("x")))).toBe("EBADF");
+    expect(await code(() => h.truncate(0))).toBe("EBADF");
+    // The request/reply shape still works beside it.
+    const s = await n.open("/cap/nostr/sign", { read: true, write: true });
+    await s.write(enc.encode("id"));
+    expect(dec.decode(await s.read(100))).toBe("sig(id)");
+  });
+
+  it("a read-only bind over a sign-only mount stays sign-only", async () => {
+    const n = new Namespace().mount("/cap/nostr", identity(), { access: "sign" }).bind("/cap/nostr", "/id", { access: "ro" });
+    expect(await code(() => n.open("/id/key", { read: true }))).toBe("EACCES");
+    expect(await readAll(n, "/id/pubkey")).toBe("npub1abc");
   });
 });

@@ -4,15 +4,21 @@
 // checked here, once, whatever the service would allow. The namespace is itself a FileService, so
 // a namespace can be mounted into another.
 import { fsError, isFsError } from "./errors.ts";
+import { Fid, closeQuietly, writable as writes } from "./handle.ts";
 import { segments } from "./path.ts";
 import type { DirEntry, FileHandle, FileService, MaybePromise, OpenFlags, Stat, WatchEvent } from "./types.ts";
-import { andThen, isPromise } from "./types.ts";
+import { andThen, isPromise, lstatOf } from "./types.ts";
 
 /**
- * Per-mount access: read-only, read-write, sign-only (only request/reply files, so a guest can ask
- * for a signature but never read a stored key), or a Budget (read-write until it is spent).
+ * Per-mount access: read-only, read-write, sign-only (only request/reply files and files the service
+ * marks public, so a guest can ask for a signature but never read a stored key), or a Budget
+ * (read-write until it is spent).
  */
 export type Access = "ro" | "rw" | "sign" | Budget;
+
+type Mode = "rw" | "ro" | "sign";
+/** Strictness, weakest first: a bind's access is the stricter of the two, always. */
+const RANK: Record<Mode, number> = { rw: 0, ro: 1, sign: 2 };
 
 export interface MountOptions {
   access?: Access;
@@ -26,7 +32,13 @@ interface Member {
   readonly service: FileService;
   /** Path inside the service that this member shows (non-empty for binds of subtrees). */
   readonly root: string;
-  readonly access: Access;
+  /**
+   * What the member allows. Sign-only is stricter than read-only: it reads only public files, and
+   * its request/reply writes store nothing, so a read-only bind over it stays sign-only.
+   */
+  readonly mode: Mode;
+  /** Every budget this member spends (a budgeted bind over a budgeted mount spends both). */
+  readonly budgets: readonly Budget[];
   readonly create: boolean;
   readonly dev: number;
 }
@@ -95,7 +107,7 @@ export class Namespace implements FileService {
   }
 
   mount(path: string, service: FileService, opts: MountOptions = {}): this {
-    const member: Member = { service, root: "", access: opts.access ?? "rw", create: opts.create ?? false, dev: devOf(service) };
+    const member: Member = { service, root: "", ...narrow({ mode: "rw", budgets: [] }, opts.access), create: opts.create ?? false, dev: devOf(service) };
     return this.#add(path, [member], opts.mode ?? "replace");
   }
 
@@ -106,7 +118,7 @@ export class Namespace implements FileService {
     const members = r.members.map((m): Member => ({
       ...m,
       root: inside(m, r.rest),
-      access: m.access === "rw" && opts.access ? opts.access : m.access,
+      ...narrow(m, opts.access),
       create: opts.create ?? m.create,
     }));
     return this.#add(path, members, opts.mode ?? "replace");
@@ -127,7 +139,7 @@ export class Namespace implements FileService {
   /** The mount points, for display. */
   mounts(): Array<{ path: string; members: number; access: string[] }> {
     return [...this.#mounts].map(([path, ms]) => ({
-      path, members: ms.length, access: ms.map((m) => (typeof m.access === "string" ? m.access : "budget")),
+      path, members: ms.length, access: ms.map((m) => (m.budgets.length ? (m.mode === "rw" ? "budget" : `${m.mode}+budget`) : m.mode)),
     }));
   }
 
@@ -226,18 +238,20 @@ export class Namespace implements FileService {
     return r;
   }
 
+  /** Opens a file; the handle's mode (read, write) is then checked once, by a Fid, for every service. */
   open(path: string, flags: OpenFlags): MaybePromise<FileHandle> {
     const r = this.#resolve(path);
+    return andThen(this.#open(r, flags), (h) => new Fid(h, flags, r.abs));
+  }
+
+  #open(r: Resolved, flags: OpenFlags): MaybePromise<FileHandle> {
     const mutating = !!(flags.write || flags.create || flags.truncate || flags.append);
     const openIn = (m: Member, p: string, f: OpenFlags): MaybePromise<FileHandle> => {
-      if (m.access === "sign") {
-        if (!f.read || !f.write || f.truncate || f.create) throw fsError("EACCES", `${r.abs}: sign-only mount: open request/reply files read-write`);
-        return andThen(m.service.open(p, f), (h) => signOnly(h, r.abs));
-      }
+      if (m.mode === "sign") return openSigned(m, p, f, r.abs);
       if (mutating) writable(m, r.abs, "open");
       else charge(m);
       const h = m.service.open(p, f);
-      return m.access instanceof Budget ? andThen(h, (x) => budgeted(x, m.access as Budget)) : h;
+      return m.budgets.length ? andThen(h, (x) => budgeted(x, m.budgets)) : h;
     };
     const synthetic = (): FileHandle => {
       if (mutating) throw fsError("EISDIR", `${r.abs}: is a directory`);
@@ -266,7 +280,7 @@ export class Namespace implements FileService {
 
   #exists(r: Resolved): MaybePromise<boolean> {
     try {
-      const v = this.#first(r, (m, p) => (m.service.lstat ?? m.service.stat).call(m.service, p));
+      const v = this.#first(r, (m, p) => lstatOf(m.service, p));
       return isPromise(v) ? v.then(() => true, () => false) : true;
     } catch {
       return false;
@@ -282,8 +296,7 @@ export class Namespace implements FileService {
     const r = this.#resolve(path);
     return this.#first(r, (m, p) => {
       charge(m);
-      const s = m.service.lstat ? m.service.lstat(p) : m.service.stat(p);
-      return andThen(s, (st) => ({ ...st, dev: m.dev }));
+      return andThen(lstatOf(m.service, p), (st) => ({ ...st, dev: m.dev }));
     }, () => SYNTHETIC_DIR);
   }
 
@@ -313,9 +326,21 @@ export class Namespace implements FileService {
 
   mkdir(path: string): MaybePromise<void> {
     const r = this.#resolve(path);
-    if (this.#childIndex().has(r.abs)) throw fsError("EEXIST", `mkdir ${r.abs}: exists`);
+    if (this.#childIndex().has(r.abs)) throw fsError("EEXIST", `mkdir ${r.abs}: exists`, { op: "mkdir", path: r.abs });
     const m = this.#creator(r, "mkdir");
-    return m.service.mkdir(inside(m, r.rest));
+    return this.#fresh(r, "mkdir", () => m.service.mkdir(inside(m, r.rest)));
+  }
+
+  /**
+   * Runs a create in a union only when no member has the name yet: a new name that shadows
+   * another member's (or is shadowed by it) is EEXIST, as it would be in one directory.
+   */
+  #fresh(r: Resolved, op: string, create: () => MaybePromise<void>): MaybePromise<void> {
+    if (r.members.length <= 1) return create();
+    return andThen(this.#exists(r), (yes) => {
+      if (yes) throw fsError("EEXIST", `${op} ${r.abs}: exists`, { op, path: r.abs });
+      return create();
+    });
   }
 
   remove(path: string): MaybePromise<void> {
@@ -342,7 +367,7 @@ export class Namespace implements FileService {
     const r = this.#resolve(path);
     const m = this.#creator(r, "symlink");
     if (!m.service.symlink) throw fsError("ENOSYS", `${r.abs}: this service has no symlinks`);
-    return m.service.symlink(target, inside(m, r.rest));
+    return this.#fresh(r, "symlink", () => m.service.symlink!(target, inside(m, r.rest)));
   }
 
   readlink(path: string): MaybePromise<string> {
@@ -356,13 +381,16 @@ export class Namespace implements FileService {
   link(existing: string, path: string): MaybePromise<void> {
     const src = this.#resolve(existing);
     const dst = this.#resolve(path);
-    return this.#first(src, (m, p) => {
-      const target = dst.members.find((x) => x.service === m.service);
-      if (!target) throw fsError("EXDEV", `link ${src.abs} → ${dst.abs}: not on the same service`);
-      if (dst.rest === "") throw fsError("EEXIST", `${dst.abs}: is a mount point`);
-      writable(target, dst.abs, "link");
+    // A link stays within one mount member (as Linux refuses links across mount points, binds
+    // included): a member's access covers both names, so no link can reach around it.
+    const holder = this.#first(src, (m, p) => andThen(lstatOf(m.service, p), () => m));
+    return andThen(holder, (m) => {
+      const target = dst.members.length === 1 ? dst.members[0] : dst.members.find((x) => x.create);
+      if (target !== m) throw fsError("EXDEV", `link ${src.abs} → ${dst.abs}: not on the same mount`, { op: "link", path: dst.abs });
+      if (dst.rest === "") throw fsError("EEXIST", `${dst.abs}: is a mount point`, { op: "link", path: dst.abs });
+      writable(m, dst.abs, "link");
       if (!m.service.link) throw fsError("ENOSYS", `${dst.abs}: this service has no hard links`);
-      return m.service.link(p, inside(target, dst.rest));
+      return this.#fresh(dst, "link", () => m.service.link!(inside(m, src.rest), inside(m, dst.rest)));
     });
   }
 
@@ -387,14 +415,46 @@ function missing(e: unknown): null {
   throw e;
 }
 
+/** A member's access narrowed by `access`: the stricter mode of the two, and both budgets. */
+function narrow(m: { mode: Mode; budgets: readonly Budget[] }, access: Access | undefined): { mode: Mode; budgets: readonly Budget[] } {
+  if (access === undefined) return { mode: m.mode, budgets: m.budgets };
+  if (access instanceof Budget) return { mode: m.mode, budgets: m.budgets.includes(access) ? m.budgets : [...m.budgets, access] };
+  return { mode: RANK[access] > RANK[m.mode] ? access : m.mode, budgets: m.budgets };
+}
+
+/** Spends `n` of `kind` from every budget, or from none (EDQUOT) when one of them is short. */
+function spend(budgets: readonly Budget[], kind: BudgetKind, n: number): void {
+  for (const b of budgets) if (n > b.remaining(kind)) b.charge(kind, n);
+  for (const b of budgets) b.charge(kind, n);
+}
+
+const remaining = (budgets: readonly Budget[], kind: BudgetKind): number => Math.min(...budgets.map((b) => b.remaining(kind)));
+
 function charge(m: Member): void {
-  if (m.access instanceof Budget) m.access.charge("calls", 1);
+  if (m.budgets.length) spend(m.budgets, "calls", 1);
 }
 
 function writable(m: Member, path: string, op: string): void {
-  if (m.access === "ro") throw fsError("EROFS", `${op} ${path}: read-only mount`);
-  if (m.access === "sign") throw fsError("EACCES", `${op} ${path}: sign-only mount`);
+  if (m.mode === "ro") throw fsError("EROFS", `${op} ${path}: read-only mount`, { op, path });
+  if (m.mode === "sign") throw fsError("EACCES", `${op} ${path}: sign-only mount`, { op, path });
   charge(m);
+}
+
+/**
+ * Opens in a sign-only mount: request/reply files read-write (each handle one request), and files
+ * the service marks public (or directories) read-only; nothing else.
+ */
+function openSigned(m: Member, p: string, f: OpenFlags, abs: string): MaybePromise<FileHandle> {
+  const asks = !!(f.read && f.write) && !f.truncate && !f.create;
+  const looks = !writes(f) && !f.truncate && !f.create;
+  if (!asks && !looks) throw fsError("EACCES", `${abs}: sign-only mount: open request/reply files read-write, public files read-only`, { op: "open", path: abs });
+  charge(m);
+  return andThen(m.service.open(p, f), (h) => {
+    if (asks) return signOnly(h, abs);
+    if (h.public || h.type === "dir") return h;
+    closeQuietly(h);
+    throw fsError("EACCES", `${abs}: sign-only mount: only public files can be read`, { op: "open", path: abs });
+  });
 }
 
 /** A handle on a directory that holds no service handle (intermediate directories). */
@@ -412,7 +472,7 @@ function dirHandle(st: Stat): FileHandle {
 /** Wraps a handle so that it can only answer what it was asked: no read before a write. */
 function signOnly(h: FileHandle, path: string): FileHandle {
   if (!h.transactional) {
-    void h.close();
+    closeQuietly(h);
     throw fsError("EACCES", `${path}: sign-only mount: only request/reply files can be opened`);
   }
   let asked = false;
@@ -433,17 +493,17 @@ function signOnly(h: FileHandle, path: string): FileHandle {
 }
 
 /** Wraps a handle so every byte read or written is charged to a budget (a write never half-lands). */
-function budgeted(h: FileHandle, b: Budget): FileHandle {
+function budgeted(h: FileHandle, b: readonly Budget[]): FileHandle {
   return {
-    type: h.type, transactional: h.transactional,
+    type: h.type, transactional: h.transactional, public: h.public,
     get position() { return h.position; },
     set position(p: number) { h.position = p; },
     read: (n, off) => {
-      const allowed = Math.min(n, b.remaining("bytes"));
-      if (allowed === 0 && n > 0) b.charge("bytes", n);
-      return andThen(h.read(allowed, off), (d) => { b.charge("bytes", d.length); return d; });
+      const allowed = Math.min(n, remaining(b, "bytes"));
+      if (allowed === 0 && n > 0) spend(b, "bytes", n);
+      return andThen(h.read(allowed, off), (d) => { spend(b, "bytes", d.length); return d; });
     },
-    write: (d, off) => { b.charge("bytes", d.length); return h.write(d, off); },
+    write: (d, off) => { spend(b, "bytes", d.length); return h.write(d, off); },
     stat: () => h.stat(),
     truncate: (s) => h.truncate(s),
     sync: () => h.sync(),

@@ -3,11 +3,11 @@
 // stopped) and every wait on a service is raced against the deadline. Memory: each memory.grow is
 // decided here, against the cap. Output: stdout+stderr bytes are counted; past the cap the guest is
 // stopped. stdout/stderr also go to /logs/stdout and /logs/stderr when the namespace has them.
-import { isFsError } from "./errors.ts";
+import { fsError, isFsError } from "./errors.ts";
 import type { Program } from "./modules.ts";
 import type { FileHandle, FileService, MaybePromise } from "./types.ts";
 import { isPromise } from "./types.ts";
-import { LimitExceeded, ProcExit, WasiHost } from "./wasi/host.ts";
+import { LimitExceeded, ProcExit, WasiHost, requireJspi } from "./wasi/host.ts";
 import type { StdinReader } from "./wasi/host.ts";
 
 export interface Limits {
@@ -36,6 +36,8 @@ export interface SpawnOptions {
   onStderr?: (bytes: Uint8Array) => void;
   /** The namespace path preopened as "/" (default "/"); null preopens nothing. */
   preopen?: string | null;
+  /** One line per syscall with its arguments, result and errno (strace); no cost when absent. */
+  trace?: (line: string) => void;
 }
 
 export interface ExitStatus {
@@ -49,6 +51,7 @@ export interface ExitStatus {
 const FUEL = 1 << 16;
 
 export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStatus> {
+  requireJspi();
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
   const started = performance.now();
   const deadline = started + limits.wallTimeMs;
@@ -77,6 +80,7 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     stdout: sink(logs.stdout, o.onStdout),
     stderr: sink(logs.stderr, o.onStderr),
     preopen: o.preopen,
+    trace: o.trace,
     guard: expired ? (p) => Promise.race([p, expired]) : undefined,
   });
 
@@ -117,13 +121,38 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     clearTimeout(timer);
   }
   // Closing flushes write-behind services: a write that cannot land fails the process (EX_IOERR).
-  const lost = await host.closeAll();
-  if (lost.length) {
-    const why = lost.map((e) => (e instanceof Error ? e.message : String(e))).join("; ");
-    status = { code: status.code === 0 ? EXIT.io : status.code, reason: status.code === 0 ? "io" : status.reason, message: `closing files failed: ${why}` };
+  // The wall-time limit bounds the flush too: what is not flushed by then is reported, not awaited.
+  const left = (): number => deadline - performance.now();
+  const lost = await host.closeAll(left());
+  if (lost.length) status = failedIo(status, lost);
+  try {
+    await within(logs.close(status), left());
+  } catch (e) {
+    status = failedIo(status, [e]);
   }
-  await logs.close(status);
   return { ...status, durationMs: performance.now() - started };
+}
+
+/** A status that says which files could not be closed; a clean exit becomes EX_IOERR (74). */
+function failedIo(status: Omit<ExitStatus, "durationMs">, lost: unknown[]): Omit<ExitStatus, "durationMs"> {
+  const why = lost.map((e) => (e instanceof Error ? e.message : String(e))).join("; ");
+  const ok = status.code === 0;
+  return { code: ok ? EXIT.io : status.code, reason: ok ? "io" : status.reason, message: `${status.message ? status.message + "; " : ""}closing files failed: ${why}` };
+}
+
+/** `p`, or ETIMEDOUT after `ms` (Infinity waits); a late rejection of `p` is dropped, not left unhandled. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  if (ms === Infinity) return p;
+  p.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(fsError("ETIMEDOUT", "logs not flushed within the wall-time limit")), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function ended(e: unknown, memoryRefused: boolean, cap: number): Omit<ExitStatus, "durationMs"> {
@@ -174,7 +203,9 @@ async function openLogs(ns: FileService) {
     async close(status: Omit<ExitStatus, "durationMs">): Promise<void> {
       if (events) write(events, new TextEncoder().encode(JSON.stringify({ ts: Date.now(), event: "exit", ...status }) + "\n"));
       await chain;
-      for (const h of [stdout, stderr, events]) if (h) await h.close();
+      const closing = await Promise.allSettled([stdout, stderr, events].map(async (h) => h?.close()));
+      const failed = [...errors, ...closing.flatMap((r) => (r.status === "rejected" ? [r.reason] : []))];
+      if (failed.length) throw failed[0];
     },
   };
 }

@@ -100,6 +100,11 @@ export function andThen<T, U>(v: MaybePromise<T>, fn: (t: T) => MaybePromise<U>)
   return isPromise(v) ? v.then(fn) : fn(v);
 }
 
+/** lstat where the service has it, else stat (a service without symlinks has nothing to tell apart). */
+export function lstatOf(s: FileService, path: string): MaybePromise<Stat> {
+  return s.lstat ? s.lstat(path) : s.stat(path);
+}
+
 export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /** Sets access/modification times (undefined leaves one unchanged); the change time becomes now. */

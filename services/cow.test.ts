@@ -3,13 +3,13 @@ import fc from "fast-check";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
-import { FsError, fsError, type ErrorCode } from "../runtime/errors.ts";
+import { FsError, fsError } from "../runtime/errors.ts";
 import type { DirEntry, FileHandle, FileService, OpenFlags, Stat } from "../runtime/types.ts";
 import { CowService } from "./cow.ts";
 import { DirService } from "./dir.ts";
 import { MapService } from "./map.ts";
 import { MemService } from "./mem.ts";
-import { dec, enc } from "../test/helpers.ts";
+import { code, dec, enc } from "../test/helpers.ts";
 
 /** A service whose every answer is a Promise (like a remote one), over a MemService. */
 class AsyncService implements FileService {
@@ -74,15 +74,6 @@ class AsyncService implements FileService {
   }
 }
 
-async function code(fn: () => unknown): Promise<ErrorCode | "no error"> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 async function read(svc: FileService, p: string): Promise<string> {
   const h = await svc.open(p, { read: true });

@@ -43,8 +43,10 @@
 // - Operations on one cow should not race each other while an async lower is answering; the one
 //   race that could lose data — two copy-ups of one file — is serialised.
 import { FsError, fsError } from "../runtime/errors.ts";
+import { concat } from "../runtime/bytes.ts";
+import { Fid } from "../runtime/handle.ts";
 import { segments } from "../runtime/path.ts";
-import { isPromise, type DirEntry, type FileHandle, type FileService, type FileType, type MaybePromise, type OpenFlags, type Stat } from "../runtime/types.ts";
+import { isPromise, lstatOf, type DirEntry, type FileHandle, type FileService, type FileType, type MaybePromise, type OpenFlags, type Stat } from "../runtime/types.ts";
 import { MemService } from "./mem.ts";
 
 export type CowChange = "added" | "modified" | "deleted";
@@ -126,9 +128,6 @@ const under = (p: string, dir: string): boolean => p.startsWith(dir + "/");
 const show = (p: string): string => (p === "" ? "/" : p);
 const missing = (e: unknown): boolean => e instanceof FsError && (e.code === "ENOENT" || e.code === "ENOTDIR");
 
-function lstatOf(svc: FileService, p: string): MaybePromise<Stat> {
-  return svc.lstat ? svc.lstat(p) : svc.stat(p);
-}
 
 function* readAll(svc: FileService, p: string): Op<Uint8Array> {
   const h = yield* w(svc.open(p, { read: true, nofollow: true }));
@@ -141,14 +140,7 @@ function* readAll(svc: FileService, p: string): Op<Uint8Array> {
       parts.push(b);
       total += b.length;
     }
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const b of parts) {
-      out.set(b, at);
-      at += b.length;
-    }
-    return out;
+    return concat(parts, total);
   } finally {
     yield* w(h.close());
   }
@@ -443,8 +435,10 @@ export class CowService implements FileService {
 
   // ---- FileService ----
 
+  /** Opens a file; a Fid checks the handle's mode, so a read-only handle never writes a layer. */
   open(path: string, flags: OpenFlags): MaybePromise<FileHandle> {
-    return run(this.#open(path, flags));
+    const h = run(this.#open(path, flags));
+    return isPromise(h) ? h.then((x) => new Fid(x, flags, path)) : new Fid(h, flags, path);
   }
 
   *#open(path: string, flags: OpenFlags): Op<FileHandle> {
@@ -851,21 +845,15 @@ class CowHandle implements FileHandle {
     return isPromise(h) ? h.then(fn) : fn(h);
   }
 
-  #writable(op: string): void {
-    if (!(this.flags.write || this.flags.append)) throw fsError("EBADF", `${op} ${show(this.path)}: handle not open for writing`);
-  }
-
   read(length: number, offset?: number): MaybePromise<Uint8Array> {
     return this.#with("read", (h) => h.read(length, offset));
   }
 
   write(data: Uint8Array, offset?: number): MaybePromise<number> {
-    this.#writable("write");
     return this.#with("write", (h) => h.write(data, offset));
   }
 
   truncate(size: number): MaybePromise<void> {
-    this.#writable("truncate");
     return this.#with("truncate", (h) => h.truncate(size));
   }
 

@@ -37,7 +37,7 @@ const readFile = (d: DirService, p: string) => {
 };
 
 describe("DirService: files", () => {
-  it("reads, writes and lists real files", () => {
+  it("reads, writes and lists real files", async () => {
     const d = new DirService(root);
     expect(readFile(d, "sub/file.txt")).toBe("inside");
     writeFile(d, "new.txt", "hello");
@@ -56,7 +56,7 @@ describe("DirService: files", () => {
     expect(d.readdir("").map((e) => e.name)).toEqual(["sub"]);
   });
 
-  it("keeps positions in the handle and honours append", () => {
+  it("keeps positions in the handle and honours append", async () => {
     const d = new DirService(root);
     const h = d.open("f", { read: true, write: true, create: true });
     h.write(enc("abc"));
@@ -76,11 +76,11 @@ describe("DirService: files", () => {
     h.sync();
     h.close();
     a.close();
-    expect(code(() => h.read(1))).toBe("EBADF");
-    expect(code(() => h.close())).toBe("EBADF");
+    expect(await code(() => h.read(1))).toBe("EBADF");
+    expect(await code(() => h.close())).toBe("EBADF");
   });
 
-  it("answers with stat data from the host, stable inos and exact times", () => {
+  it("answers with stat data from the host, stable inos and exact times", async () => {
     const d = new DirService(root);
     const st = d.stat("sub/file.txt");
     const host = fs.statSync(path.join(root, "sub", "file.txt"), { bigint: true });
@@ -99,35 +99,35 @@ describe("DirService: files", () => {
     expect(d.stat("hard").nlink).toBe(2);
   });
 
-  it("maps errors to the right codes, naming the relative path only", () => {
+  it("maps errors to the right codes, naming the relative path only", async () => {
     const d = new DirService(root);
-    expect(code(() => d.stat("missing"))).toBe("ENOENT");
-    expect(code(() => d.open("missing/x", { write: true, create: true }))).toBe("ENOENT");
-    expect(code(() => d.open("sub/file.txt/x", { read: true }))).toBe("ENOTDIR");
-    expect(code(() => d.open("sub", { write: true }))).toBe("EISDIR");
-    expect(code(() => d.open("sub/file.txt", { read: true, directory: true }))).toBe("ENOTDIR");
-    expect(code(() => d.open("sub/file.txt", { write: true, create: true, exclusive: true }))).toBe("EEXIST");
-    expect(code(() => d.mkdir("sub"))).toBe("EEXIST");
-    expect(code(() => d.remove("sub"))).toBe("ENOTEMPTY");
-    expect(code(() => d.readdir("sub/file.txt"))).toBe("ENOTDIR");
-    expect(code(() => d.remove(""))).toBe("EBUSY");
-    expect(code(() => d.rename("sub", "sub/inner"))).toBe("EINVAL");
-    expect(code(() => d.readlink("sub/file.txt"))).toBe("EINVAL");
-    const m = message(() => d.stat("sub/nothing"));
+    expect(await code(() => d.stat("missing"))).toBe("ENOENT");
+    expect(await code(() => d.open("missing/x", { write: true, create: true }))).toBe("ENOENT");
+    expect(await code(() => d.open("sub/file.txt/x", { read: true }))).toBe("ENOTDIR");
+    expect(await code(() => d.open("sub", { write: true }))).toBe("EISDIR");
+    expect(await code(() => d.open("sub/file.txt", { read: true, directory: true }))).toBe("ENOTDIR");
+    expect(await code(() => d.open("sub/file.txt", { write: true, create: true, exclusive: true }))).toBe("EEXIST");
+    expect(await code(() => d.mkdir("sub"))).toBe("EEXIST");
+    expect(await code(() => d.remove("sub"))).toBe("ENOTEMPTY");
+    expect(await code(() => d.readdir("sub/file.txt"))).toBe("ENOTDIR");
+    expect(await code(() => d.remove(""))).toBe("EBUSY");
+    expect(await code(() => d.rename("sub", "sub/inner"))).toBe("EINVAL");
+    expect(await code(() => d.readlink("sub/file.txt"))).toBe("EINVAL");
+    const m = await message(() => d.stat("sub/nothing"));
     expect(m).toBe("ENOENT: stat sub/nothing: no such file or directory");
     expect(m).not.toContain(base);
     expect(NODE_ERRORS.EOPNOTSUPP).toBe("ENOTSUP");
-    expect(code(() => new DirService(path.join(base, "nope")))).toBe("ENOENT");
-    expect(code(() => new DirService(path.join(root, "sub", "file.txt")))).toBe("ENOTDIR");
+    expect(await code(() => new DirService(path.join(base, "nope")))).toBe("ENOENT");
+    expect(await code(() => new DirService(path.join(root, "sub", "file.txt")))).toBe("ENOTDIR");
   });
 });
 
 describe("DirService: no way out", () => {
-  it("keeps ..-laden paths inside the root", () => {
+  it("keeps ..-laden paths inside the root", async () => {
     const d = new DirService(root);
     expect(readFile(d, "../../sub/file.txt")).toBe("inside");
     expect(readFile(d, "/../../../sub/../sub/./file.txt")).toBe("inside");
-    expect(code(() => d.stat("../outside/secret.txt"))).toBe("ENOENT");
+    expect(await code(() => d.stat("../outside/secret.txt"))).toBe("ENOENT");
     writeFile(d, "../../../escape.txt", "x");
     expect(fs.existsSync(path.join(root, "escape.txt"))).toBe(true);
     expect(fs.existsSync(path.join(base, "escape.txt"))).toBe(false);
@@ -136,7 +136,7 @@ describe("DirService: no way out", () => {
     expect(fs.existsSync(path.join(root, "x"))).toBe(true);
   });
 
-  it("refuses symlinks that lead outside, in any segment and for every operation", () => {
+  it("refuses symlinks that lead outside, in any segment and for every operation", async () => {
     fs.symlinkSync(outside, path.join(root, "abs"));
     fs.symlinkSync("../outside", path.join(root, "rel"));
     fs.symlinkSync("../../outside/secret.txt", path.join(root, "sub", "deep"));
@@ -167,7 +167,7 @@ describe("DirService: no way out", () => {
       ["readlink abs", () => d.readlink("abs")],
       ["readlink sub/deep", () => d.readlink("sub/deep")],
     ];
-    for (const [name, op] of ops) expect([name, code(op)]).toEqual([name, "EACCES"]);
+    for (const [name, op] of ops) expect([name, await code(op)]).toEqual([name, "EACCES"]);
     expect(fs.readdirSync(outside)).toEqual(["secret.txt"]);
     expect(fs.readFileSync(path.join(outside, "secret.txt"), "utf8")).toBe("secret");
     expect(fs.readFileSync(path.join(root, "sub", "file.txt"), "utf8")).toBe("inside");
@@ -179,17 +179,17 @@ describe("DirService: no way out", () => {
     expect(fs.existsSync(outside)).toBe(true);
   });
 
-  it("refuses a root reached through a symlinked parent of the tree", () => {
+  it("refuses a root reached through a symlinked parent of the tree", async () => {
     // An intermediate directory replaced by a symlink to the outside.
     fs.rmSync(path.join(root, "sub"), { recursive: true });
     fs.symlinkSync(outside, path.join(root, "sub"));
     const d = new DirService(root);
-    expect(code(() => d.open("sub/secret.txt", { read: true }))).toBe("EACCES");
-    expect(code(() => d.open("sub/planted", { write: true, create: true }))).toBe("EACCES");
+    expect(await code(() => d.open("sub/secret.txt", { read: true }))).toBe("EACCES");
+    expect(await code(() => d.open("sub/planted", { write: true, create: true }))).toBe("EACCES");
     expect(fs.readdirSync(outside)).toEqual(["secret.txt"]);
   });
 
-  it("follows symlinks that stay inside", () => {
+  it("follows symlinks that stay inside", async () => {
     fs.symlinkSync("sub/file.txt", path.join(root, "alias"));
     fs.symlinkSync("sub", path.join(root, "subdir"));
     fs.symlinkSync(path.join(root, "sub"), path.join(root, "absinside"));
@@ -205,56 +205,127 @@ describe("DirService: no way out", () => {
     expect(d.readlink("alias")).toBe("sub/file.txt");
     expect(d.readlink("absinside")).toBe("sub");
     expect(d.readlink("roundabout")).toBe("sub/file.txt");
-    expect(code(() => d.open("alias", { read: true, nofollow: true }))).toBe("ELOOP");
+    expect(await code(() => d.open("alias", { read: true, nofollow: true }))).toBe("ELOOP");
     // Creating through a dangling symlink inside the root creates its target.
     fs.symlinkSync("sub/later.txt", path.join(root, "later"));
     writeFile(d, "later", "made");
     expect(fs.readFileSync(path.join(root, "sub", "later.txt"), "utf8")).toBe("made");
     // An exclusive create does not follow it.
-    expect(code(() => d.open("later", { write: true, create: true, exclusive: true }))).toBe("EEXIST");
+    expect(await code(() => d.open("later", { write: true, create: true, exclusive: true }))).toBe("EEXIST");
     fs.symlinkSync("loop", path.join(root, "loop"));
-    expect(code(() => d.stat("loop"))).toBe("ELOOP");
+    expect(await code(() => d.stat("loop"))).toBe("ELOOP");
   });
 
-  it("makes symlinks only to targets that stay inside", () => {
+  it("makes symlinks only to targets that stay inside", async () => {
     const d = new DirService(root);
-    expect(code(() => d.symlink("/etc/passwd", "l1"))).toBe("EACCES");
-    expect(code(() => d.symlink(outside, "l2"))).toBe("EACCES");
-    expect(code(() => d.symlink("../outside", "l3"))).toBe("EACCES");
-    expect(code(() => d.symlink("sub/../../x", "l4"))).toBe("EACCES");
-    expect(code(() => d.symlink("../../x", "sub/l5"))).toBe("EACCES");
-    expect(code(() => d.symlink("", "l6"))).toBe("EINVAL");
+    expect(await code(() => d.symlink("/etc/passwd", "l1"))).toBe("EACCES");
+    expect(await code(() => d.symlink(outside, "l2"))).toBe("EACCES");
+    expect(await code(() => d.symlink("../outside", "l3"))).toBe("EACCES");
+    expect(await code(() => d.symlink("sub/../../x", "l4"))).toBe("EACCES");
+    expect(await code(() => d.symlink("../../x", "sub/l5"))).toBe("EACCES");
+    expect(await code(() => d.symlink("", "l6"))).toBe("EINVAL");
     expect(fs.readdirSync(root)).toEqual(["sub"]);
     d.symlink("../sub/file.txt", "sub/up");
     d.symlink("sub/file.txt", "ok");
     expect(readFile(d, "sub/up")).toBe("inside");
     expect(readFile(d, "ok")).toBe("inside");
     expect(fs.readlinkSync(path.join(root, "ok"))).toBe("sub/file.txt");
-    expect(code(() => d.symlink("sub", "ok"))).toBe("EEXIST");
+    expect(await code(() => d.symlink("sub", "ok"))).toBe("EEXIST");
     d.setTimes("ok", 7_000_000_000n, 8_000_000_000n, { nofollow: true });
     expect(d.lstat("ok").mtimeNs).toBe(8_000_000_000n);
   });
 });
 
 describe("DirService: read-only", () => {
-  it("refuses every change with EROFS and changes nothing", () => {
+  it("refuses every change with EROFS and changes nothing", async () => {
     const d = new DirService(root, { readOnly: true });
     expect(readFile(d, "sub/file.txt")).toBe("inside");
-    expect(code(() => d.open("sub/file.txt", { write: true }))).toBe("EROFS");
-    expect(code(() => d.open("sub/file.txt", { read: true, truncate: true }))).toBe("EROFS");
-    expect(code(() => d.open("new", { write: true, create: true }))).toBe("EROFS");
-    expect(code(() => d.open("new", { read: true, create: true }))).toBe("EROFS");
-    expect(code(() => d.mkdir("m"))).toBe("EROFS");
-    expect(code(() => d.remove("sub/file.txt"))).toBe("EROFS");
-    expect(code(() => d.rename("sub/file.txt", "x"))).toBe("EROFS");
-    expect(code(() => d.symlink("sub", "l"))).toBe("EROFS");
-    expect(code(() => d.link("sub/file.txt", "l"))).toBe("EROFS");
-    expect(code(() => d.setTimes("sub/file.txt", 1n, 1n))).toBe("EROFS");
+    expect(await code(() => d.open("sub/file.txt", { write: true }))).toBe("EROFS");
+    expect(await code(() => d.open("sub/file.txt", { read: true, truncate: true }))).toBe("EROFS");
+    expect(await code(() => d.open("new", { write: true, create: true }))).toBe("EROFS");
+    expect(await code(() => d.open("new", { read: true, create: true }))).toBe("EROFS");
+    expect(await code(() => d.mkdir("m"))).toBe("EROFS");
+    expect(await code(() => d.remove("sub/file.txt"))).toBe("EROFS");
+    expect(await code(() => d.rename("sub/file.txt", "x"))).toBe("EROFS");
+    expect(await code(() => d.symlink("sub", "l"))).toBe("EROFS");
+    expect(await code(() => d.link("sub/file.txt", "l"))).toBe("EROFS");
+    expect(await code(() => d.setTimes("sub/file.txt", 1n, 1n))).toBe("EROFS");
     const h = d.open("sub/file.txt", { read: true });
-    expect(code(() => h.write(enc("x")))).toBe("EROFS");
-    expect(code(() => h.truncate(0))).toBe("EROFS");
-    expect(code(() => h.setTimes(1n, 1n))).toBe("EROFS");
+    expect(await code(() => h.write(enc("x")))).toBe("EROFS");
+    expect(await code(() => h.truncate(0))).toBe("EROFS");
+    expect(await code(() => h.setTimes(1n, 1n))).toBe("EROFS");
     expect(fs.readFileSync(path.join(root, "sub", "file.txt"), "utf8")).toBe("inside");
     expect(fs.readdirSync(root)).toEqual(["sub"]);
+  });
+});
+
+describe("DirService: no race, no FIFO, no link moved out", () => {
+  it("opens and creates under a name another thread keeps swapping between a directory and a symlink out: nothing lands outside", async () => {
+    const { Worker } = await import("node:worker_threads");
+    fs.mkdirSync(path.join(root, "d"));
+    fs.writeFileSync(path.join(root, "d", "secret.txt"), "inside");
+    fs.symlinkSync("../outside", path.join(root, "l"));
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const swapper = new Worker(
+      `const fs = require("node:fs"); const { root, stop } = require("node:worker_threads").workerData;
+       const mv = (a, b) => { try { fs.renameSync(root + "/" + a, root + "/" + b); } catch {} };
+       while (Atomics.load(stop, 0) === 0) { mv("d", "x"); mv("x", "d"); mv("l", "x"); mv("x", "l"); }`,
+      { eval: true, workerData: { root, stop } },
+    );
+    const d = new DirService(root);
+    const seen = { inside: 0, failed: 0 };
+    try {
+      for (let i = 0; i < 4000; i++) {
+        try {
+          const text = readFile(d, "x/secret.txt");
+          expect(text).toBe("inside");
+          seen.inside++;
+        } catch (e) {
+          if (!(e instanceof Error && "code" in e)) throw e;
+          seen.failed++;
+        }
+        try {
+          writeFile(d, `x/new-${i}.txt`, "n");
+        } catch {
+          // refused or raced away: fine, as long as nothing lands outside
+        }
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await new Promise((r) => swapper.once("exit", r));
+    }
+    expect(fs.readdirSync(outside)).toEqual(["secret.txt"]);
+    expect(seen.inside).toBeGreaterThan(0); // the race was run, not skipped
+  });
+
+  it("refuses to open a FIFO (or anything not a file or directory) without blocking", async () => {
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("mkfifo", [path.join(root, "fifo")]);
+    const d = new DirService(root);
+    expect(await code(() => d.open("fifo", { read: true }))).toBe("EACCES");
+    expect(["EACCES", "ENOENT"]).toContain(await code(() => d.open("fifo", { write: true })));
+    expect(d.lstat("fifo").type).toBe("file");
+  });
+
+  it("re-checks a link when it is renamed, and the links inside a directory moved up", async () => {
+    const d = new DirService(root);
+    d.mkdir("a");
+    d.symlink("../outside", "a/l"); // from a/, this stays inside
+    expect(await code(() => d.rename("a/l", "l"))).toBe("EACCES");
+    expect(d.lstat("a/l").type).toBe("symlink");
+    d.mkdir("a/b");
+    d.symlink("../../x", "a/b/l");
+    expect(await code(() => d.rename("a/b", "b"))).toBe("EACCES");
+    expect(d.lstat("a/b/l").type).toBe("symlink");
+    d.mkdir("a/b/c");
+    d.rename("a/b", "a/b/../b2"); // same depth: fine
+    expect(fs.readdirSync(root).sort()).toEqual(["a", "sub"]);
+  });
+
+  it("checks a new link from where it really is, not from the path it was named by", async () => {
+    fs.symlinkSync(".", path.join(root, "up"));
+    const d = new DirService(root);
+    expect(await code(() => d.symlink("../outside", "up/l"))).toBe("EACCES");
+    expect(fs.existsSync(path.join(root, "l"))).toBe(false);
   });
 });

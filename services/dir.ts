@@ -8,19 +8,25 @@
 //   synchronously lets the WASI host skip the JSPI suspension a Promise would cost. The price is
 //   that a slow disk blocks the event loop; the user is a Node CLI running one agent, where that is
 //   the right trade.
-// - No way out. Paths are normalised (runtime/path: `..` stops at the root). Every operation
-//   resolves its path with realpath and refuses with EACCES anything that lands outside the root:
-//   a symlink to an absolute or `../` target outside, in the last segment or any earlier one, for
-//   open/stat/readdir/mkdir/remove/rename/link/setTimes and for creating through a dangling
-//   symlink. Symlinks that stay inside the root work. Files are then opened with O_NOFOLLOW, so a
-//   final segment swapped for a symlink after the check fails with ELOOP instead of escaping. (A
-//   host process racing to swap an *intermediate* directory for a symlink between the check and
-//   the call can still win; the guest itself cannot create such symlinks.)
+// - No way out, and no race. Paths are normalised (runtime/path: `..` stops at the root), then
+//   resolved by walking file descriptors, never by checking a path string and opening it again:
+//   from a directory fd held for the root, each segment is opened with O_DIRECTORY|O_NOFOLLOW
+//   through `/proc/self/fd/<dir>/<name>` (Node has no openat; on Linux that path *is* openat: the
+//   kernel starts from the fd's directory whatever has been renamed since). A symlink met on the
+//   way is read and its target resolved lexically from the link's real place; a target that
+//   leaves the root is EACCES, and one that stays inside is walked again from the root fd, one
+//   segment at a time. The final open uses O_NOFOLLOW, so another process swapping a directory
+//   for a symlink at any moment can only make a call fail (ELOOP, ENOENT), never lead outside.
+//   Linux only (it needs /proc/self/fd); elsewhere the constructor answers ENOTSUP.
+// - Nothing but regular files and directories is opened: opens use O_NONBLOCK (a FIFO cannot
+//   block the event loop) and fstat the result; a FIFO, socket or device is EACCES.
+// - symlink() refuses absolute targets and targets that climb above the root from where the link
+//   really is (EACCES); rename re-checks a link it moves (and the links inside a directory moved
+//   up), so a link allowed deep in the tree cannot be moved to where it points outside. An empty
+//   target or a NUL is EINVAL.
 // - lstat describes a symlink itself, even one pointing outside (the link lives inside). readlink
 //   refuses (EACCES) a target that leads outside, so the host's layout is not revealed; an absolute
 //   target that stays inside is answered in relative form, which means the same thing to the guest.
-// - symlink() refuses absolute targets and targets that climb above the root from where the link
-//   is (EACCES); an empty target or a NUL is EINVAL.
 // - Node error codes map to FsError codes in one table (NODE_ERRORS); anything unknown is EIO.
 //   Messages name the path relative to the root, never the host path.
 // - Times are exact nanoseconds on read (bigint stat). setTimes goes through Node's utimes, which
@@ -142,13 +148,28 @@ const fdCloser = new FinalizationRegistry<number>((fd) => {
   }
 });
 
+/** Where a walk ended: held directory fds from the root down (the first is the root's, kept),
+ * the real names of those directories below the root, and the last name ("" for the directory itself). */
+interface At {
+  fds: number[];
+  names: string[];
+  name: string;
+}
+
+const FD_DIR = "/proc/self/fd";
+/** The path through which the kernel looks `name` up in the directory held by `fd` (openat). */
+const under = (fd: number, name?: string): string => (name ? `${FD_DIR}/${fd}/${name}` : `${FD_DIR}/${fd}`);
+
 export class DirService implements FileService {
   /** The real (symlink-free) host path of the root. */
   readonly root: string;
   readonly readOnly: boolean;
   readonly #rootSep: string;
+  /** The root, held open: every walk starts here, whatever is renamed on the host. */
+  readonly #rootFd: number;
 
   constructor(hostRoot: string, options: DirServiceOptions = {}) {
+    if (!fs.existsSync(FD_DIR)) throw fsError("ENOTSUP", `mount ${hostRoot}: host directories need Linux's ${FD_DIR} to resolve paths without races`);
     const root = wrap("mount", hostRoot, () => fs.realpathSync.native(nodePath.resolve(hostRoot)));
     if (!wrap("mount", hostRoot, () => fs.statSync(root)).isDirectory()) {
       throw fsError("ENOTDIR", `mount ${hostRoot}: not a directory`);
@@ -156,6 +177,8 @@ export class DirService implements FileService {
     this.root = root;
     this.#rootSep = root.endsWith(nodePath.sep) ? root : root + nodePath.sep;
     this.readOnly = !!options.readOnly;
+    this.#rootFd = wrap("mount", hostRoot, () => fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+    fdCloser.register(this, this.#rootFd);
   }
 
   // ---- path resolution ----
@@ -164,61 +187,84 @@ export class DirService implements FileService {
     return real === this.root || real.startsWith(this.#rootSep);
   }
 
-  #segs(path: string): string[] {
-    const segs = segments(path);
-    if (nodePath.sep === "\\") {
-      for (const s of segs) if (/[\\:]/.test(s)) throw fsError("EINVAL", `${segs.join("/")}: "\\" and ":" are not allowed in names here`);
-    }
-    return segs;
+  /**
+   * Where a link found in the directory `names` points, as segments from the root; EACCES when it
+   * leads outside. The names are real (no symlinks), so resolving `..` lexically is exact.
+   */
+  #linkTarget(op: string, rel: string, names: string[], target: string): string[] {
+    const abs = nodePath.resolve(this.root, ...names, target);
+    if (!this.#inside(abs)) throw fsError("EACCES", `${op} ${show(rel)}: a symbolic link leads outside the directory`, { op, path: rel });
+    return abs === this.root ? [] : abs.slice(this.#rootSep.length).split(nodePath.sep);
   }
 
-  /** Realpath of a host path that must stay inside the root. */
-  #real(op: string, rel: string, host: string): string {
-    const real = wrap(op, rel, () => fs.realpathSync.native(host));
-    if (!this.#inside(real)) throw fsError("EACCES", `${op} ${show(rel)}: a symbolic link leads outside the directory`);
-    return real;
-  }
-
-  /** The host path of the parent of `segs` (resolved, inside the root) joined with the last name. */
-  #noFollow(op: string, rel: string, segs: string[]): string {
-    if (segs.length === 0) return this.root;
-    const name = segs[segs.length - 1]!;
-    const parent = segs.length === 1 ? this.root : this.#real(op, rel, nodePath.join(this.root, ...segs.slice(0, -1)));
-    return nodePath.join(parent, name);
-  }
-
-  /** The host path `segs` leads to, following every symlink (a missing last segment is allowed). */
-  #follow(op: string, rel: string, segs: string[]): string {
-    if (segs.length === 0) return this.root;
+  /**
+   * Walks `segs` from the root fd, one directory fd per segment (O_NOFOLLOW), following the
+   * symlinks met on the way (and the last one when `followLast`). Answers the held fds, which the
+   * caller gives back with #release.
+   */
+  #walk(op: string, rel: string, segs: string[], followLast: boolean): At {
+    const fds = [this.#rootFd];
+    const names: string[] = [];
+    const todo = [...segs];
+    let hops = 0;
     try {
-      const real = fs.realpathSync.native(nodePath.join(this.root, ...segs));
-      if (!this.#inside(real)) throw fsError("EACCES", `${op} ${show(rel)}: a symbolic link leads outside the directory`);
-      return real;
-    } catch (e) {
-      if (nodeCode(e) !== "ENOENT") throw fromNode(e, op, rel);
-    }
-    // Missing, or a dangling symlink: find out where a create would land.
-    let p = this.#noFollow(op, rel, segs);
-    for (let hops = 0; hops < MAX_HOPS; hops++) {
-      let st: fs.Stats;
-      try {
-        st = fs.lstatSync(p);
-      } catch (e) {
-        if (nodeCode(e) === "ENOENT") return p;
-        throw fromNode(e, op, rel);
+      for (;;) {
+        const seg = todo.shift();
+        if (seg === undefined) return { fds, names, name: "" };
+        const last = todo.length === 0;
+        if (last && !followLast) return { fds, names, name: seg };
+        const here = fds[fds.length - 1]!;
+        let st: fs.Stats;
+        try {
+          st = fs.lstatSync(under(here, seg));
+        } catch (e) {
+          if (last && nodeCode(e) === "ENOENT") return { fds, names, name: seg };
+          throw e;
+        }
+        if (st.isSymbolicLink()) {
+          if (++hops > MAX_HOPS) throw fsError("ELOOP", `${op} ${show(rel)}: too many levels of symbolic links`, { op, path: rel });
+          const target = this.#linkTarget(op, rel, names, fs.readlinkSync(under(here, seg)));
+          // Start again from the root fd along the target's real names.
+          for (const fd of fds.splice(1)) fs.closeSync(fd);
+          names.length = 0;
+          todo.unshift(...target);
+          continue;
+        }
+        if (last) return { fds, names, name: seg };
+        if (!st.isDirectory()) throw fsError("ENOTDIR", `${op} ${show(rel)}: not a directory`, { op, path: rel });
+        const C = fs.constants;
+        fds.push(fs.openSync(under(here, seg), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW));
+        names.push(seg);
       }
-      if (!st.isSymbolicLink()) return p;
-      const target = wrap(op, rel, () => fs.readlinkSync(p));
-      const abs = nodePath.resolve(nodePath.dirname(p), target);
-      const parent = this.#real(op, rel, nodePath.dirname(abs));
-      p = nodePath.join(parent, nodePath.basename(abs));
-      if (!this.#inside(p)) throw fsError("EACCES", `${op} ${show(rel)}: a symbolic link leads outside the directory`);
+    } catch (e) {
+      this.#release({ fds, names, name: "" });
+      throw fromNode(e, op, rel);
     }
-    throw fsError("ELOOP", `${op} ${show(rel)}: too many levels of symbolic links`);
+  }
+
+  #release(at: At): void {
+    for (const fd of at.fds.splice(1)) fs.closeSync(fd);
+  }
+
+  /** Runs `fn` on a walk's end, then gives its fds back. */
+  #at<T>(op: string, path: string, follow: boolean, fn: (at: At, rel: string, segs: string[]) => T): T {
+    const segs = segments(path);
+    const rel = segs.join("/");
+    const at = this.#walk(op, rel, segs, follow);
+    try {
+      return wrap(op, rel, () => fn(at, rel, segs));
+    } finally {
+      this.#release(at);
+    }
+  }
+
+  /** The walk's end as a path for one syscall: `name` in the last held directory, or that directory. */
+  #host(at: At): string {
+    return under(at.fds[at.fds.length - 1]!, at.name || undefined);
   }
 
   #rofs(op: string, path: string): void {
-    if (this.readOnly) throw fsError("EROFS", `${op} ${show(normalize(path))}: read-only file system`);
+    if (this.readOnly) throw fsError("EROFS", `${op} ${show(normalize(path))}: read-only file system`, { op, path });
   }
 
   // ---- FileService ----
@@ -226,65 +272,70 @@ export class DirService implements FileService {
   open(path: string, flags: OpenFlags): HostHandle {
     const writes = !!(flags.write || flags.append || flags.truncate || flags.create);
     if (writes) this.#rofs("open", path);
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    const C = fs.constants;
     // An exclusive create never follows a final symlink (POSIX): it fails with EEXIST.
     const follow = !flags.nofollow && !(flags.create && flags.exclusive);
-    const host = follow ? this.#follow("open", rel, segs) : this.#noFollow("open", rel, segs);
-    let f = flags.write || flags.append ? (flags.read ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY;
-    if (flags.create) f |= C.O_CREAT;
-    if (flags.exclusive) f |= C.O_EXCL;
-    if (flags.truncate) f |= C.O_TRUNC;
-    if (flags.append) f |= C.O_APPEND;
-    if (flags.directory) f |= C.O_DIRECTORY;
-    f |= C.O_NOFOLLOW;
-    const fd = wrap("open", rel, () => fs.openSync(host, f, 0o666));
-    return new HostHandle(fd, rel, flags, this.readOnly);
+    return this.#at("open", path, follow, (at, rel) => {
+      const C = fs.constants;
+      let f = flags.write || flags.append ? (flags.read ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY;
+      if (flags.create) f |= C.O_CREAT;
+      if (flags.exclusive) f |= C.O_EXCL;
+      if (flags.truncate) f |= C.O_TRUNC;
+      if (flags.append) f |= C.O_APPEND;
+      if (flags.directory) f |= C.O_DIRECTORY;
+      // O_NOFOLLOW on the last name (the directory itself is reached through its fd's magic link).
+      f |= C.O_NONBLOCK | (at.name ? C.O_NOFOLLOW : 0);
+      const fd = fs.openSync(this.#host(at), f, 0o666);
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() && !st.isDirectory()) {
+        fs.closeSync(fd);
+        throw fsError("EACCES", `open ${show(rel)}: not a regular file or directory`, { op: "open", path: rel });
+      }
+      return new HostHandle(fd, rel, flags, this.readOnly);
+    });
+  }
+
+  #statAt(at: At): fs.BigIntStats {
+    return at.name ? fs.lstatSync(this.#host(at), { bigint: true }) : fs.fstatSync(at.fds[at.fds.length - 1]!, { bigint: true });
   }
 
   stat(path: string): Stat {
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    const host = this.#follow("stat", rel, segs);
-    return toStat(wrap("stat", rel, () => fs.lstatSync(host, { bigint: true })));
+    return this.#at("stat", path, true, (at) => toStat(this.#statAt(at)));
   }
 
   lstat(path: string): Stat {
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    const host = this.#noFollow("lstat", rel, segs);
-    return toStat(wrap("lstat", rel, () => fs.lstatSync(host, { bigint: true })));
+    return this.#at("lstat", path, false, (at) => toStat(this.#statAt(at)));
   }
 
   readdir(path: string): DirEntry[] {
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    const host = this.#follow("readdir", rel, segs);
-    const entries = wrap("readdir", rel, () => fs.readdirSync(host, { withFileTypes: true }));
-    const out: DirEntry[] = entries.map((d) => {
-      const type: FileType = d.isDirectory() ? "dir" : d.isSymbolicLink() ? "symlink" : "file";
-      return { name: d.name, type };
+    return this.#at("readdir", path, true, (at) => {
+      const C = fs.constants;
+      const fd = at.name ? fs.openSync(this.#host(at), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW) : -1;
+      try {
+        const entries = fs.readdirSync(under(fd >= 0 ? fd : at.fds[at.fds.length - 1]!), { withFileTypes: true });
+        const out: DirEntry[] = entries.map((d) => {
+          const type: FileType = d.isDirectory() ? "dir" : d.isSymbolicLink() ? "symlink" : "file";
+          return { name: d.name, type };
+        });
+        return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      } finally {
+        if (fd >= 0) fs.closeSync(fd);
+      }
     });
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   mkdir(path: string): void {
     this.#rofs("mkdir", path);
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    if (segs.length === 0) throw fsError("EEXIST", "mkdir /: file exists");
-    const host = this.#noFollow("mkdir", rel, segs);
-    wrap("mkdir", rel, () => fs.mkdirSync(host, 0o777));
+    this.#at("mkdir", path, false, (at) => {
+      if (!at.name) throw fsError("EEXIST", "mkdir /: file exists", { op: "mkdir", path: "" });
+      fs.mkdirSync(this.#host(at), 0o777);
+    });
   }
 
   remove(path: string): void {
     this.#rofs("remove", path);
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    if (segs.length === 0) throw fsError("EBUSY", "remove /: the root cannot be removed");
-    const host = this.#noFollow("remove", rel, segs);
-    wrap("remove", rel, () => {
+    this.#at("remove", path, false, (at) => {
+      if (!at.name) throw fsError("EBUSY", "remove /: the root cannot be removed", { op: "remove", path: "" });
+      const host = this.#host(at);
       if (fs.lstatSync(host).isDirectory()) fs.rmdirSync(host);
       else fs.unlinkSync(host);
     });
@@ -292,67 +343,78 @@ export class DirService implements FileService {
 
   rename(from: string, to: string): void {
     this.#rofs("rename", from);
-    const fs1 = this.#segs(from);
-    const fs2 = this.#segs(to);
-    const r1 = fs1.join("/");
-    const r2 = fs2.join("/");
-    if (fs1.length === 0 || fs2.length === 0) throw fsError("EBUSY", `rename ${show(r1)} to ${show(r2)}: the root cannot be moved or replaced`);
-    const h1 = this.#noFollow("rename", r1, fs1);
-    const h2 = this.#noFollow("rename", r2, fs2);
-    wrap("rename", r1, () => fs.renameSync(h1, h2));
+    this.#at("rename", from, false, (src, r1) => this.#at("rename", to, false, (dst, r2) => {
+      if (!src.name || !dst.name) throw fsError("EBUSY", `rename ${show(r1)} to ${show(r2)}: the root cannot be moved or replaced`, { op: "rename", path: r1 });
+      const h1 = this.#host(src);
+      const st = fs.lstatSync(h1);
+      // A link allowed where it was may point outside where it goes: check it (and those inside a
+      // directory moved up) from the new place.
+      if (st.isSymbolicLink()) this.#linkTarget("rename", r2, dst.names, fs.readlinkSync(h1));
+      else if (st.isDirectory() && dst.names.length < src.names.length) this.#linksStayInside(h1, [...dst.names, dst.name], r2);
+      fs.renameSync(h1, this.#host(dst));
+    }));
+  }
+
+  /** EACCES when a symlink below the directory at `host` would lead outside from `names`. */
+  #linksStayInside(host: string, names: string[], rel: string): void {
+    const C = fs.constants;
+    const fd = fs.openSync(host, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+    try {
+      for (const e of fs.readdirSync(under(fd), { withFileTypes: true })) {
+        if (e.isSymbolicLink()) this.#linkTarget("rename", `${rel}/${e.name}`, names, fs.readlinkSync(under(fd, e.name)));
+        else if (e.isDirectory()) this.#linksStayInside(under(fd, e.name), [...names, e.name], `${rel}/${e.name}`);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   symlink(target: string, path: string): void {
     this.#rofs("symlink", path);
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    if (target === "" || target.includes("\0")) throw fsError("EINVAL", `symlink ${show(rel)}: bad target ${JSON.stringify(target)}`);
-    if (target.startsWith("/") || nodePath.isAbsolute(target)) {
-      throw fsError("EACCES", `symlink ${show(rel)}: absolute target ${target} is not allowed (it would lead outside)`);
+    const rel = normalize(path);
+    if (target === "" || target.includes("\0")) throw fsError("EINVAL", `symlink ${show(rel)}: bad target ${JSON.stringify(target)}`, { op: "symlink", path: rel });
+    if (nodePath.isAbsolute(target)) {
+      throw fsError("EACCES", `symlink ${show(rel)}: absolute target ${target} is not allowed (it would lead outside)`, { op: "symlink", path: rel });
     }
-    if (climbs(segs.slice(0, -1), target)) {
-      throw fsError("EACCES", `symlink ${show(rel)}: target ${target} leads outside the directory`);
-    }
-    if (segs.length === 0) throw fsError("EEXIST", "symlink /: file exists");
-    const host = this.#noFollow("symlink", rel, segs);
-    wrap("symlink", rel, () => fs.symlinkSync(target, host));
+    this.#at("symlink", path, false, (at) => {
+      if (!at.name) throw fsError("EEXIST", "symlink /: file exists", { op: "symlink", path: "" });
+      // Checked from where the link really is (its directory's real names), not the path it was named by.
+      if (climbs(at.names, target)) throw fsError("EACCES", `symlink ${show(rel)}: target ${target} leads outside the directory`, { op: "symlink", path: rel });
+      fs.symlinkSync(target, this.#host(at));
+    });
   }
 
   readlink(path: string): string {
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    const host = this.#noFollow("readlink", rel, segs);
-    const target = wrap("readlink", rel, () => fs.readlinkSync(host));
-    const abs = nodePath.resolve(nodePath.dirname(host), target);
-    if (!this.#inside(abs)) throw fsError("EACCES", `readlink ${show(rel)}: the link leads outside the directory`);
-    if (nodePath.isAbsolute(target) || climbs(segs.slice(0, -1), target)) {
-      return nodePath.relative(nodePath.dirname(host), abs).split(nodePath.sep).join("/") || ".";
-    }
-    return target;
+    return this.#at("readlink", path, false, (at, rel) => {
+      const target = fs.readlinkSync(this.#host(at));
+      const segs = this.#linkTarget("readlink", rel, at.names, target);
+      if (nodePath.isAbsolute(target) || climbs(at.names, target)) {
+        return nodePath.posix.relative(at.names.join("/") || ".", segs.join("/") || ".") || ".";
+      }
+      return target;
+    });
   }
 
   link(existing: string, path: string): void {
     this.#rofs("link", path);
-    const s1 = this.#segs(existing);
-    const s2 = this.#segs(path);
-    const r1 = s1.join("/");
-    const r2 = s2.join("/");
-    const h1 = this.#noFollow("link", r1, s1);
-    const h2 = this.#noFollow("link", r2, s2);
-    wrap("link", r2, () => fs.linkSync(h1, h2));
+    this.#at("link", existing, false, (src) => this.#at("link", path, false, (dst) => fs.linkSync(this.#host(src), this.#host(dst))));
   }
 
   setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined, opts: { nofollow?: boolean } = {}): void {
     this.#rofs("setTimes", path);
-    const segs = this.#segs(path);
-    const rel = segs.join("/");
-    const host = opts.nofollow ? this.#noFollow("setTimes", rel, segs) : this.#follow("setTimes", rel, segs);
-    wrap("setTimes", rel, () => {
-      const st = atimeNs === undefined || mtimeNs === undefined ? fs.lstatSync(host, { bigint: true }) : undefined;
+    this.#at("setTimes", path, !opts.nofollow, (at) => {
+      const st = atimeNs === undefined || mtimeNs === undefined ? this.#statAt(at) : undefined;
       const a = seconds(atimeNs ?? st!.atimeNs);
       const m = seconds(mtimeNs ?? st!.mtimeNs);
-      if (opts.nofollow) fs.lutimesSync(host, a, m);
-      else fs.utimesSync(host, a, m);
+      if (opts.nofollow) return fs.lutimesSync(this.#host(at), a, m);
+      // Through an fd, so a name swapped for a symlink meanwhile is not followed.
+      const C = fs.constants;
+      const fd = fs.openSync(this.#host(at), C.O_RDONLY | C.O_NONBLOCK | (at.name ? C.O_NOFOLLOW : 0));
+      try {
+        fs.futimesSync(fd, a, m);
+      } finally {
+        fs.closeSync(fd);
+      }
     });
   }
 }

@@ -261,11 +261,11 @@ export class LogsService implements FileService {
     if (flags.create && flags.exclusive) throw fsError("EEXIST", `open ${log?.name ?? "/"}: file exists`);
     if (log === null) {
       if (flags.write || flags.append || flags.truncate) throw fsError("EISDIR", "open /: is a directory");
-      return new LogHandle(this, null, flags);
+      return new LogHandle(this, null);
     }
     if (flags.directory) throw fsError("ENOTDIR", `open ${log.name}: not a directory`);
     if (flags.truncate) throw fsError("EACCES", `open ${log.name}: logs are append-only; truncating is not allowed`);
-    return new LogHandle(this, log, flags);
+    return new LogHandle(this, log);
   }
 
   stat(path: string): Stat {
@@ -358,13 +358,11 @@ export class LogHandle implements FileHandle {
   position = 0;
   readonly #logs: LogsService;
   readonly #log: Log | null;
-  readonly #flags: OpenFlags;
   #closed = false;
 
-  constructor(logs: LogsService, log: Log | null, flags: OpenFlags) {
+  constructor(logs: LogsService, log: Log | null) {
     this.#logs = logs;
     this.#log = log;
-    this.#flags = flags;
   }
 
   #live(op: string): Log {
@@ -386,7 +384,6 @@ export class LogHandle implements FileHandle {
 
   write(data: Uint8Array, _offset?: number): number {
     const log = this.#live("write");
-    if (!(this.#flags.write || this.#flags.append)) throw fsError("EBADF", `write ${log.name}: handle not open for writing`);
     const n = this.#logs.append(log.name, data);
     this.position = log.size;
     return n;

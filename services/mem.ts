@@ -2,7 +2,12 @@
 // file node itself, so all handles of one service see each other's writes, and an unlinked file stays
 // readable through handles already open (POSIX). Symlinks are followed inside the service only: a
 // target that is absolute or climbs above the service root is refused (EPERM), so no link leads out.
+// New names follow runtime/path's rules (well-formed Unicode, no control characters, 255 UTF-8
+// bytes). Open handles are capped (EMFILE past `maxOpen`, 65,536 by default): a guest that opens
+// without closing runs out of handles, not the host out of memory. Whether a handle may read or
+// write is checked by the Namespace (runtime/handle.ts), once for every service.
 import { fsError } from "../runtime/errors.ts";
+import { checkName, segments } from "../runtime/path.ts";
 import type { DirEntry, FileHandle, FileService, FileType, OpenFlags, Stat } from "../runtime/types.ts";
 import { applyTimes, nowNs } from "../runtime/types.ts";
 
@@ -22,20 +27,25 @@ function split(path: string): string[] {
   const parts = path.split("/");
   // Paths from a Namespace are already normal: take them as they are.
   if (!parts.some((p) => p === "" || p === "." || p === "..")) return parts;
-  const out: string[] = [];
-  for (const s of parts) {
-    if (s === "" || s === ".") continue;
-    if (s === "..") out.pop();
-    else out.push(s);
-  }
-  return out;
+  return segments(path);
 }
+
+export interface MemOptions {
+  /** Open handles at most (EMFILE past it); default 65,536. */
+  maxOpen?: number;
+}
+
+export const DEFAULT_MAX_OPEN = 65_536;
 
 export class MemService implements FileService {
   #nextIno = 1;
   readonly root: DirNode;
+  readonly maxOpen: number;
+  /** Handles open now (shared with the handles, which give theirs back on close). */
+  readonly #open = { n: 0 };
 
-  constructor(files?: Record<string, string | Uint8Array>) {
+  constructor(files?: Record<string, string | Uint8Array>, options: MemOptions = {}) {
+    this.maxOpen = options.maxOpen ?? DEFAULT_MAX_OPEN;
     this.root = this.#dir(null);
     for (const [path, content] of Object.entries(files ?? {})) this.writeFile(path, content, { parents: true });
   }
@@ -140,9 +150,16 @@ export class MemService implements FileService {
   #newName(dir: DirNode, name: string, path: string): void {
     if (name === "") throw fsError("EEXIST", `${path || "/"}: exists`);
     if (dir.entries.has(name)) throw fsError("EEXIST", `${path}: exists`);
+    checkName(name, path);
+  }
+
+  #handle(node: FileNode | DirNode, flags: OpenFlags): MemHandle {
+    this.#open.n++;
+    return new MemHandle(node, !!flags.append, this.#open);
   }
 
   open(path: string, flags: OpenFlags): FileHandle {
+    if (this.#open.n >= this.maxOpen) throw fsError("EMFILE", `open ${path}: too many open files (${this.maxOpen})`, { op: "open", path });
     const hops = { n: 0 };
     let { dir, name } = this.#walk(path, hops);
     let node: Node | undefined = name === "" ? dir : dir.entries.get(name);
@@ -158,7 +175,7 @@ export class MemService implements FileService {
       if (flags.create && flags.exclusive) throw fsError("EEXIST", `${path}: exists`);
       if (node.type === "dir") {
         if (flags.write || flags.truncate || flags.append) throw fsError("EISDIR", `${path}: is a directory`);
-        return new MemHandle(node, flags);
+        return this.#handle(node, flags);
       }
       if (flags.directory) throw fsError("ENOTDIR", `${path}: not a directory`);
       const file = node as FileNode;
@@ -166,14 +183,15 @@ export class MemService implements FileService {
         file.size = 0;
         this.#touch(file);
       }
-      return new MemHandle(file, flags);
+      return this.#handle(file, flags);
     }
     if (!flags.create) throw fsError("ENOENT", `${path}: no such file or directory`);
     if (flags.directory) throw fsError("EINVAL", `${path}: cannot create a directory with open`);
+    checkName(name, path);
     const file: FileNode = { ...this.#meta(), type: "file", data: EMPTY, size: 0 };
     dir.entries.set(name, file);
     this.#touch(dir);
-    return new MemHandle(file, flags);
+    return this.#handle(file, flags);
   }
 
   stat(path: string): Stat {
@@ -224,6 +242,7 @@ export class MemService implements FileService {
     if (!node) throw fsError("ENOENT", `${from}: no such file or directory`);
     const existing = dst.dir.entries.get(dst.name);
     if (existing === node) return;
+    if (!existing) checkName(dst.name, to);
     if (node.type === "dir") {
       for (let d: DirNode | null = dst.dir; d; d = d.parent)
         if (d === node) throw fsError("EINVAL", `${to}: cannot move a directory inside itself`);
@@ -285,6 +304,7 @@ export class MemService implements FileService {
     if (opts?.parents) this.mkdirp(split(path).slice(0, -1).join("/"));
     const h = this.open(path, { write: true, create: true, truncate: true });
     h.write(typeof content === "string" ? new TextEncoder().encode(content) : content);
+    h.close();
   }
 
   readFile(path: string): Uint8Array {
@@ -306,28 +326,30 @@ export class MemService implements FileService {
 }
 
 
+/** A handle on a node; mode checks live in the Namespace's Fid (runtime/handle.ts). */
 class MemHandle implements FileHandle {
   position = 0;
   readonly type: FileType;
-  #node: FileNode | DirNode;
-  #flags: OpenFlags;
+  readonly node: FileNode | DirNode;
+  readonly #append: boolean;
+  readonly #open: { n: number };
   #closed = false;
 
-  constructor(node: FileNode | DirNode, flags: OpenFlags) {
-    this.#node = node;
-    this.#flags = flags;
+  constructor(node: FileNode | DirNode, append: boolean, open: { n: number }) {
+    this.node = node;
+    this.#append = append;
+    this.#open = open;
     this.type = node.type;
   }
 
   #file(op: string): FileNode {
     if (this.#closed) throw fsError("EBADF", "handle is closed");
-    if (this.#node.type === "dir") throw fsError("EISDIR", `${op}: is a directory`);
-    return this.#node;
+    if (this.node.type === "dir") throw fsError("EISDIR", `${op}: is a directory`);
+    return this.node;
   }
 
   read(length: number, offset?: number): Uint8Array {
     const f = this.#file("read");
-    if (!this.#flags.read) throw fsError("EBADF", "handle not open for reading");
     const start = offset ?? this.position;
     const end = Math.min(f.size, start + length);
     const out = start < end ? f.data.slice(start, end) : EMPTY;
@@ -337,7 +359,6 @@ class MemHandle implements FileHandle {
 
   readInto(target: Uint8Array, offset?: number): number {
     const f = this.#file("read");
-    if (!this.#flags.read) throw fsError("EBADF", "handle not open for reading");
     const start = offset ?? this.position;
     const n = Math.max(0, Math.min(f.size - start, target.length));
     if (n > 0) target.set(f.data.subarray(start, start + n));
@@ -347,15 +368,14 @@ class MemHandle implements FileHandle {
 
   write(data: Uint8Array, offset?: number): number {
     const f = this.#file("write");
-    if (!this.#flags.write && !this.#flags.append) throw fsError("EBADF", "handle not open for writing");
-    const start = this.#flags.append ? f.size : (offset ?? this.position);
+    const start = this.#append ? f.size : (offset ?? this.position);
     const end = start + data.length;
     if (end > MAX_FILE_SIZE) throw fsError("EFBIG", "file too large");
     if (end > f.data.length) grow(f, end);
     else if (start > f.size) f.data.fill(0, f.size, start);
     f.data.set(data, start);
     if (end > f.size) f.size = end;
-    if (offset === undefined || this.#flags.append) this.position = end;
+    if (offset === undefined || this.#append) this.position = end;
     const t = nowNs();
     f.mtimeNs = t;
     f.ctimeNs = t;
@@ -364,7 +384,7 @@ class MemHandle implements FileHandle {
 
   stat(): Stat {
     if (this.#closed) throw fsError("EBADF", "handle is closed");
-    const n = this.#node;
+    const n = this.node;
     return {
       type: n.type, size: n.type === "file" ? n.size : n.entries.size, ino: n.ino, nlink: n.nlink,
       atimeNs: n.atimeNs, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs,
@@ -373,7 +393,6 @@ class MemHandle implements FileHandle {
 
   truncate(size: number): void {
     const f = this.#file("truncate");
-    if (!this.#flags.write) throw fsError("EBADF", "handle not open for writing");
     if (size < 0 || size > MAX_FILE_SIZE) throw fsError("EINVAL", "bad size");
     if (size > f.data.length) grow(f, size);
     else if (size > f.size) f.data.fill(0, f.size, size);
@@ -385,13 +404,15 @@ class MemHandle implements FileHandle {
 
   setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
     if (this.#closed) throw fsError("EBADF", "handle is closed");
-    applyTimes(this.#node, atimeNs, mtimeNs);
+    applyTimes(this.node, atimeNs, mtimeNs);
   }
 
   sync(): void {}
 
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    this.#open.n--;
   }
 }
 

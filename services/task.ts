@@ -319,7 +319,6 @@ export class TaskHandle implements FileHandle {
   #writable(op: string): TaskFile {
     const f = this.#live(op);
     this.#task.guard(op, f);
-    if (!(this.#flags.write || this.#flags.append)) throw fsError("EBADF", `${op} ${f.name}: handle not open for writing`);
     return f;
   }
 

@@ -5,10 +5,14 @@ import type { ErrorCode } from "../runtime/errors.ts";
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-/** The FsError code a call fails with, or "no error". */
-export function code(fn: () => unknown): ErrorCode | "no error" {
+/**
+ * The FsError code a call fails with, or "no error". A call that answers a Promise fails when the
+ * Promise rejects, so the answer is always awaited: `expect(await code(() => svc.open(…)))`.
+ * Anything thrown that is not an FsError fails the test.
+ */
+export async function code(fn: () => unknown): Promise<ErrorCode | "no error"> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     if (e instanceof FsError) return e.code;
     throw e;
@@ -16,12 +20,17 @@ export function code(fn: () => unknown): ErrorCode | "no error" {
   return "no error";
 }
 
-/** The message a call fails with, or "". */
-export function message(fn: () => unknown): string {
+/** The error a call fails with (thrown or rejected), or null. */
+export async function failure(fn: () => unknown): Promise<Error | null> {
   try {
-    fn();
+    await fn();
   } catch (e) {
-    return (e as Error).message;
+    return e as Error;
   }
-  return "";
+  return null;
+}
+
+/** The message a call fails with (thrown or rejected), or "". */
+export async function message(fn: () => unknown): Promise<string> {
+  return (await failure(fn))?.message ?? "";
 }

@@ -57,3 +57,20 @@ export const RIGHTS_DIR = R.FD_FDSTAT_SET_FLAGS | R.FD_SYNC | R.FD_ADVISE | R.PA
   R.PATH_REMOVE_DIRECTORY | R.PATH_UNLINK_FILE;
 export const RIGHTS_STDIO = R.FD_READ | R.FD_WRITE | R.FD_FDSTAT_SET_FLAGS | R.FD_SYNC | R.FD_DATASYNC |
   R.FD_FILESTAT_GET | R.POLL_FD_READWRITE;
+
+// Struct layouts in guest memory (byte offsets, little-endian), beside the constants they carry.
+
+/** iovec / ciovec: a buffer's pointer and length. */
+export const IOVEC = { SIZE: 8, buf: 0, len: 4 } as const;
+/** filestat: what fd_filestat_get and path_filestat_get fill. */
+export const FILESTAT = { SIZE: 64, dev: 0, ino: 8, filetype: 16, nlink: 24, size: 32, atim: 40, mtim: 48, ctim: 56 } as const;
+/** fdstat: fd_fdstat_get. */
+export const FDSTAT = { SIZE: 24, filetype: 0, flags: 2, rightsBase: 8, rightsInheriting: 16 } as const;
+/** prestat: fd_prestat_get (tag, then the directory name's length). */
+export const PRESTAT = { SIZE: 8, tag: 0, nameLen: 4 } as const;
+/** dirent: fd_readdir's entry header; the name's bytes follow it. */
+export const DIRENT = { SIZE: 24, next: 0, ino: 8, namlen: 16, type: 20 } as const;
+/** subscription: poll_oneoff's input (a clock's or an fd's, by tag). */
+export const SUBSCRIPTION = { SIZE: 48, userdata: 0, tag: 8, clockId: 16, timeout: 24, precision: 32, flags: 40, fd: 16 } as const;
+/** event: poll_oneoff's output. */
+export const EVENT = { SIZE: 32, userdata: 0, error: 8, type: 10, nbytes: 16 } as const;
