@@ -28,6 +28,12 @@ export interface Watched {
   problems: string[];
 }
 
+/** Waits for the console page, then loads the library as `oanix()` in the page (a string: vitest would rewrite an import()). */
+export async function ready(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.body.dataset.ready === "1");
+  await page.evaluate(`import("/oanix.js").then((m) => { globalThis.oanix = () => m; })`);
+}
+
 export async function startLab(): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), "oanix-browser-"));
   mkdirSync(OUT, { recursive: true });
@@ -51,7 +57,7 @@ export async function startLab(): Promise<Lab> {
         if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
       });
       await page.goto(edge.url + (o.path ?? "/"));
-      await page.waitForFunction(() => document.body.dataset.ready === "1");
+      await ready(page);
       return { page, problems };
     },
     async stop() {
