@@ -68,12 +68,16 @@ async function listWorkspaces(select?: string): Promise<void> {
 async function openWorkspace(name: string): Promise<void> {
   if (!name) throw new Error("create a workspace first");
   ws = name;
-  const info = await edge.json<{ version: number; files: number; bytes: number; forkedFrom?: string }>(`/w/${encodeURIComponent(name)}`);
+  await workspaceInfo();
   $("ws-name").textContent = name;
-  $("ws-info").textContent = `version ${info.version}, ${info.files} files, ${info.bytes} bytes${info.forkedFrom ? `, forked from ${info.forkedFrom}` : ""}`;
   $("ws-view").hidden = false;
   $("file-view").hidden = true;
   await browse("");
+}
+
+async function workspaceInfo(): Promise<void> {
+  const info = await edge.json<{ version: number; files: number; bytes: number; forkedFrom?: string }>(`/w/${encodeURIComponent(ws)}`);
+  $("ws-info").textContent = `version ${info.version}, ${info.files} files, ${info.bytes} bytes${info.forkedFrom ? `, forked from ${info.forkedFrom}` : ""}`;
 }
 
 async function browse(dir: string): Promise<void> {
@@ -136,9 +140,10 @@ $("ws-create").addEventListener("submit", act(async () => {
   await openWorkspace(name);
 }));
 $("edit").addEventListener("submit", act(async () => {
+  $("saved").textContent = "saving…";
   await edge.fetch(filePath(ws, file), { method: "PUT", body: $<HTMLTextAreaElement>("editor").value });
+  await Promise.all([versions(), workspaceInfo()]);
   $("saved").textContent = `saved ${new Date().toLocaleTimeString()}`;
-  await versions();
 }));
 $("download").addEventListener("click", act(async () => {
   const blob = await (await edge.fetch(filePath(ws, file))).blob();
@@ -153,7 +158,7 @@ $("upload").addEventListener("submit", act(async () => {
   if (!f) throw new Error("choose a file to upload");
   const p = cwd ? `${cwd}/${f.name}` : f.name;
   await edge.fetch(filePath(ws, p), { method: "PUT", body: new Uint8Array(await f.arrayBuffer()) });
-  await browse(cwd);
+  await Promise.all([browse(cwd), workspaceInfo()]);
 }));
 $("mkfile").addEventListener("submit", act(async () => {
   const name = $<HTMLInputElement>("new-file").value.trim();
@@ -245,7 +250,7 @@ $("run").addEventListener("submit", act(async () => {
     const r = await running.done;
     status.textContent = `exit ${r.code}${r.reason === "exit" ? "" : ` (${r.reason}${r.message ? `: ${r.message}` : ""})`} in ${r.durationMs.toFixed(1)} ms`;
     status.className = r.code === 0 ? "good" : "bad";
-    if (mountKind === "edge" && ws) await openWorkspace(ws);
+    if (mountKind === "edge" && ws) await Promise.all([browse(cwd), workspaceInfo()]);
   } finally {
     running = null;
     $<HTMLButtonElement>("kill").disabled = true;

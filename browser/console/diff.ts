@@ -25,7 +25,7 @@ export function diffLines(a: string, b: string, maxCells = 4_000_000): DiffLine[
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && xs[i] === ys[j]) out.push({ op: " ", text: xs[i++]! }), j++;
-    else if (j < m && (i === n || lcs[i * w + j + 1]! >= lcs[(i + 1) * w + j]!)) out.push({ op: "+", text: ys[j++]! });
+    else if (j < m && (i === n || lcs[i * w + j + 1]! > lcs[(i + 1) * w + j]!)) out.push({ op: "+", text: ys[j++]! });
     else out.push({ op: "-", text: xs[i++]! });
   }
   for (const text of x.slice(x.length - tail)) out.push({ op: " ", text });
