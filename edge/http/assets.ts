@@ -16,8 +16,9 @@ import echo from "../build/browser/echo.bin";
 import smallfile from "../build/browser/smallfile.bin";
 import busy from "../build/browser/busy.bin";
 import membomb from "../build/browser/membomb.bin";
+import spew from "../build/browser/spew.bin";
 
-const AGENTS: Record<(typeof PAGE_AGENTS)[number], ArrayBuffer> = { demo, hello, echo, smallfile, busy, membomb };
+const AGENTS: Record<(typeof PAGE_AGENTS)[number], ArrayBuffer> = { demo, hello, echo, smallfile, busy, membomb, spew };
 
 const JS = "text/javascript; charset=utf-8";
 // Revalidated on every load: a rebuilt edge is picked up at once (the ETag keeps it cheap).

@@ -98,11 +98,14 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
     expect(text).toContain("notes.txt");
   });
 
-  it("stops a busy loop at timeoutMs (124) and a memory hog at its cap (137)", async () => {
+  it("stops a busy loop at timeoutMs (124), a memory hog at its cap (137), a flood of output at its bound (153)", async () => {
     const busy = await run("busy", { timeoutMs: 300 });
     expect(busy).toMatchObject({ code: 124, reason: "timeout", stdout: "busy: start\n" });
     const bomb = await run("membomb", { memoryBytes: 16 << 20 });
     expect(bomb).toMatchObject({ code: 137, reason: "memory" });
+    const spew = await run("spew", { outputBytes: 64 << 10 });
+    expect(spew).toMatchObject({ code: 153, reason: "output" });
+    expect(spew.stdout.length).toBeLessThanOrEqual(64 << 10);
     expect(await run("hello")).toMatchObject({ code: 0, stdout: "hello\n" }); // the host is still good
   });
 
