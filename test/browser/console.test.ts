@@ -52,13 +52,28 @@ describe.skipIf(!HAVE_CHROMIUM)("the console page", () => {
     await page.screenshot({ path: join(OUT, "console-diff.png"), fullPage: true });
   });
 
+  it("uploads a file into the open folder and downloads it back", async () => {
+    const { page } = w;
+    await page.getByLabel("Upload").setInputFiles({ name: "up.txt", mimeType: "text/plain", buffer: Buffer.from("uploaded words\n") });
+    await page.locator("#upload button[type=submit]").click();
+    await expect.poll(() => page.locator("#files").textContent()).toContain("up.txt");
+    await page.getByRole("button", { name: "up.txt" }).click();
+    await expect.poll(() => page.locator("#editor").inputValue()).toBe("uploaded words\n");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download" }).click()]);
+    expect(download.suggestedFilename()).toBe("up.txt");
+    const stream = await download.createReadStream();
+    let text = "";
+    for await (const chunk of stream) text += chunk;
+    expect(text).toBe("uploaded words\n");
+  });
+
   it("runs the demo agent on the open workspace and shows its output, status and duration", async () => {
     const { page } = w;
     await page.getByLabel("Agent", { exact: true }).selectOption("demo");
     await page.getByLabel("/workspace is").selectOption("edge");
     await page.getByRole("button", { name: "Run" }).click();
     await expect.poll(() => page.locator("#status").textContent(), { timeout: 20_000 }).toMatch(/^exit 0 in \d+\.\d ms$/);
-    expect(await page.locator("#stdout").textContent()).toMatch(/1 files/);
+    expect(await page.locator("#stdout").textContent()).toMatch(/2 files/);
     expect(await page.locator("#stderr").textContent()).toBe("");
     // The agent's manifest landed in the workspace, and the page lists it.
     await expect.poll(() => page.locator("#files").textContent()).toContain("manifest.json");

@@ -74,6 +74,11 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
     expect(second.stdout).toMatch(/1 files?/);
   });
 
+  it("smallfile's create, write, read, stat, readdir and unlink churn on OPFS", async () => {
+    const r = await run("smallfile", { args: ["/workspace/churn", "200"], mounts: { "/workspace": `opfs:churn-${Date.now().toString(36)}` } });
+    expect(r).toMatchObject({ code: 0, stdout: "ops=1200\n", stderr: "" });
+  });
+
   it("mounts an edge workspace, signed by the browser's key (kept in IndexedDB)", async () => {
     const npub = await w.page.locator("#npub").textContent();
     const browserKey = decode(npub!.trim()).data as string;
