@@ -55,6 +55,8 @@ watchRelay();
 // --- workspaces --------------------------------------------------------------------------------
 let ws = "";
 let cwd = "";
+let mountChosen = false;
+$("mount").addEventListener("change", () => (mountChosen = true));
 let file = "";
 
 async function listWorkspaces(select?: string): Promise<void> {
@@ -69,6 +71,7 @@ async function openWorkspace(name: string): Promise<void> {
   if (!name) throw new Error("create a workspace first");
   ws = name;
   await workspaceInfo();
+  if (!mountChosen) $<HTMLSelectElement>("mount").value = "edge"; // runs go to the open workspace unless told otherwise
   $("ws-name").textContent = name;
   $("ws-view").hidden = false;
   $("file-view").hidden = true;
