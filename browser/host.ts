@@ -43,7 +43,12 @@ export interface Host {
 /** Extra time the page grants past timeoutMs before it stops the worker itself. */
 const GRACE_MS = 2000;
 
-interface Slot { worker: Worker; api: Comlink.Remote<RuntimeApi> }
+interface Slot {
+  worker: Worker;
+  api: Comlink.Remote<RuntimeApi>;
+  /** Settles when the worker fails to load or throws outside a call: what waits on it would hang. */
+  broken: Promise<never>;
+}
 
 export async function createHost(o: HostOptions = {}): Promise<Host> {
   if (o.jspi === false)
@@ -55,7 +60,13 @@ export async function createHost(o: HostOptions = {}): Promise<Host> {
 
   const start = (): Slot => {
     const worker = new Worker(scriptUrl, { type: "module", name: "oanix-runtime" });
-    return { worker, api: Comlink.wrap<RuntimeApi>(worker) };
+    const broken = new Promise<never>((_, reject) =>
+      worker.addEventListener("error", (e) => {
+        e.preventDefault();
+        reject(new Error(`the OANIX runtime worker failed: ${e.message || `could not load ${scriptUrl}`}`));
+      }, { once: true }));
+    broken.catch(() => {});
+    return { worker, api: Comlink.wrap<RuntimeApi>(worker), broken };
   };
   const stop = (s: Slot): void => {
     s.api[Comlink.releaseProxy]();
@@ -63,7 +74,14 @@ export async function createHost(o: HostOptions = {}): Promise<Host> {
   };
 
   const first = start();
-  if (!(await first.api.jspi())) {
+  let jspi: boolean;
+  try {
+    jspi = await Promise.race([first.api.jspi(), first.broken]);
+  } catch (e) {
+    stop(first);
+    throw e;
+  }
+  if (!jspi) {
     stop(first);
     throw new Error("this browser has no WebAssembly JSPI (WebAssembly.Suspending), which OANIX needs; the Atomics.wait fallback is not built yet (use Chromium 137 or later)");
   }
@@ -108,7 +126,7 @@ export async function createHost(o: HostOptions = {}): Promise<Host> {
       : undefined;
     const { onStdout: _o, onStderr: _e, ...ro } = so;
     bytesOf(wasm)
-      .then((bytes) => slot.api.run(bytes, ro, out))
+      .then((bytes) => Promise.race([slot.api.run(bytes, ro, out), slot.broken]))
       .then((r) => end(streamed ? { ...r, stdout: text[1] + dec[1].decode(), stderr: text[2] + dec[2].decode() } : r), (e) => end(null, e, false));
     return { done: ended, kill: () => end(stopped(137, "killed", "killed"), undefined, false) };
   };

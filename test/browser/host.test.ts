@@ -141,6 +141,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
         () => host.run(new URL("/agents/hello.wasm", location.href), { mounts: { "/x": "ftp://nowhere" } }),
         () => host.run(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5])),
         () => createHost({ jspi: false }),
+        () => createHost({ workerUrl: "/no-such-worker.js" }),
       ]) out.push(await f().then(() => "no error", (e: Error) => e.message));
       host.close();
       return out;
@@ -148,6 +149,11 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
     expect(bad[0]).toMatch(/mount \/x: unknown source "ftp:\/\/nowhere"/);
     expect(bad[1]).toMatch(/invalid wasm module/);
     expect(bad[2]).toMatch(/fallback is not built/);
+    expect(bad[3]).toMatch(/the OANIX runtime worker failed: .*no-such-worker\.js/);
+    // The missing worker script was an expected 404: take it off the list the last test checks.
+    const expected = w.problems.filter((p) => p.includes("/no-such-worker.js"));
+    expect(expected.length).toBeGreaterThan(0);
+    w.problems.splice(0, w.problems.length, ...w.problems.filter((p) => !expected.includes(p)));
   });
 
   it("leaves nothing in the browser console", async () => {
