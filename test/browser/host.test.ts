@@ -3,7 +3,9 @@
 // fallback refused with a clear error; and a browser console that stays clean throughout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decode } from "nostr-tools/nip19";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ROOT } from "../../edge/dev/launch.ts";
 import { HAVE_CHROMIUM, OUT, ready, startLab, type Lab, type Watched } from "./harness.ts";
 import { RemoteService } from "../../services/remote.ts";
 import { keySigner, newSecretKey } from "../../services/nip98.ts";
@@ -101,6 +103,37 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
     const text = new TextDecoder().decode(await m.read(1 << 20));
     await m.close();
     expect(text).toContain("notes.txt");
+  });
+
+  it("grants capabilities: /cap/llm (offline), /cap/nostr with the browser's key, /cap/http for the hosts named; none without", async () => {
+    const captest = readFileSync(join(ROOT, "agents", "build", "captest.wasm")).toString("base64");
+    const runCap = (o: RunOptions) => w.page.evaluate(async ([b64, o]) => {
+      const wasm = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const g = globalThis as unknown as { host?: Promise<{ run(w: Uint8Array, o: unknown): Promise<unknown> }> };
+      g.host ??= oanix().createHost();
+      return (await g.host).run(wasm, o);
+    }, [captest, o] as const) as Promise<RunResult>;
+
+    const none = await runCap({ args: ["llm", "hi"] });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^captest: /);
+    const llm = await runCap({ args: ["llm", "hello there"], caps: { llm: "offline" } });
+    expect(llm).toMatchObject({ code: 0 });
+    expect(llm.stdout.length).toBeGreaterThan(0);
+    const npub = await w.page.locator("#npub").textContent();
+    const signed = await runCap({ args: ["sign", "from the tab"], caps: { nostr: true } });
+    expect(signed.stderr).toBe("");
+    const ev = JSON.parse(signed.stdout) as { pubkey: string; content: string };
+    expect(ev).toMatchObject({ pubkey: decode(npub!.trim()).data, content: "from the tab" });
+    // Loopback is granted only by exact host:port (services/cap/hosts.ts), in the browser too.
+    const loose = await runCap({ args: ["http", `${lab.edge.url}/edge`], caps: { http: ["127.0.0.1"] } });
+    expect(loose).toMatchObject({ code: 1, stderr: "captest: http: EACCES\n" });
+    const http = await runCap({ args: ["http", `${lab.edge.url}/edge`], caps: { http: [new URL(lab.edge.url).host] } });
+    expect(http.stderr).toBe("");
+    expect(http.stdout).toMatch(/^200 /);
+    expect(http.stdout).toContain("oanix-edge");
+    const elsewhere = await runCap({ args: ["http", "http://example.com/"], caps: { http: [new URL(lab.edge.url).host] } });
+    expect(elsewhere.code).toBe(1);
   });
 
   it("stops a busy loop at timeoutMs (124), a memory hog at its cap (137), a flood of output at its bound (153)", async () => {
