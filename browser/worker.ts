@@ -12,6 +12,7 @@ import { MemService } from "../services/mem.ts";
 import { RemoteService } from "../services/remote.ts";
 import { TaskService } from "../services/task.ts";
 import { browserSecret, browserSigner } from "./key.ts";
+import { limitsOf } from "./limits.ts";
 import { opfsService } from "./opfs.ts";
 import type { MountSpec, RunOptions, RunResult, RuntimeApi } from "./protocol.ts";
 
@@ -62,7 +63,7 @@ const api: RuntimeApi = {
     try {
       const s = await spawn(program, {
         namespace: ns, name: o.name ?? "agent", args: o.args, env: o.env, stdin: o.stdin,
-        limits: { wallTimeMs: o.timeoutMs, memoryBytes: o.memoryBytes, outputBytes: o.outputBytes },
+        limits: limitsOf(o),
         onStdout: sink(1), onStderr: sink(2),
       });
       const text = (fd: 1 | 2): string => new TextDecoder().decode(concat(chunks[fd]));
