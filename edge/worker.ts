@@ -4,6 +4,7 @@ import { FsError } from "../runtime/errors.ts";
 import { NostrRelay, handleRelayRequest } from "../relay/index.ts";
 // edge: workspaces, files, versions, grants, jobs, audit, task, logs, registry (edge/http/, edge/README.md).
 import { edgeApp, errorResponse } from "./http/app.ts";
+import { assets } from "./http/assets.ts";
 import { Workspace } from "./workspace/index.ts";
 import { Runner } from "./runner.ts";
 
@@ -12,7 +13,8 @@ type RelayBindings = { RELAY: DurableObjectNamespace<NostrRelay> };
 
 const app = new Hono<{ Bindings: RelayBindings }>();
 
-app.get("/", (c) => c.json({ name: "oanix", version: "0.1.0" }));
+// browser: the console page at `/`, the library at `/oanix.js`, its worker, the page's agents (edge/http/assets.ts).
+app.route("/", assets);
 
 // relay: WebSocket upgrade and NIP-11 on the same URL, with CORS (relay/http.ts).
 app.all("/relay", (c) => handleRelayRequest(c.req.raw, c.env.RELAY));

@@ -7,7 +7,7 @@ import { MemService } from "../services/mem.ts";
 import { TaskService } from "../services/task.ts";
 import { ProgramError, loadProgram } from "./modules.ts";
 import { Namespace } from "./namespace.ts";
-import { EXIT, spawn } from "./process.ts";
+import { DEFAULT_LIMITS, EXIT, spawn } from "./process.ts";
 import type { FileHandle, FileService } from "./types.ts";
 
 const BUILD = join(import.meta.dirname, "../agents/build");
@@ -72,6 +72,16 @@ describe("spawn", () => {
     } finally {
       process.off("warning", onWarning);
     }
+  });
+
+  it("a run given no output limit is still stopped at the default one", async () => {
+    let out = 0;
+    const st = await spawn(await loadProgram(agent("spew")), {
+      namespace: new Namespace().mount("/", new MemService()), limits: { outputBytes: undefined },
+      onStdout: (b) => void (out += b.length),
+    });
+    expect(st).toMatchObject({ code: 153, reason: "output" });
+    expect(out).toBeLessThanOrEqual(DEFAULT_LIMITS.outputBytes);
   });
 
   it("reads stdin lazily from a reader that waits", async () => {

@@ -104,6 +104,7 @@ async function main(): Promise<void> {
   const ws = edge.url.replace(/^http/, "ws");
   console.log(`
 OANIX local edge on ${edge.url} (offline; state in ${relative(process.cwd(), persistTo) || persistTo})
+  console       ${edge.url}/ (in a browser; the library is ${edge.url}/oanix.js, see browser/README.md)
   your key      ${signer.pubkey} (${process.env.OANIX_KEY ? "OANIX_KEY" : "~/.config/oanix/key"})
   relay         ${ws}/relay — ${relay}
   workspaces    ${workspaces.length ? "" : "(none)"}
