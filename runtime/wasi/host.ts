@@ -440,6 +440,7 @@ export class WasiHost {
         const f = this.#file(fd, RIGHTS.FD_WRITE);
         const data = this.#gather(iovs, n);
         if (f.flags & FDFLAGS.APPEND) {
+          if (f.handle.append) return andThen(f.handle.append(data), (w) => this.#setU32(nwritten, w));
           return andThen(f.handle.stat(), (st) => andThen(f.handle.write(data, st.size), (w) => {
             f.handle.position = st.size + w;
             return this.#setU32(nwritten, w);
