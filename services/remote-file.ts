@@ -96,8 +96,9 @@ export class RemoteFile {
 
   /** Queues a write at `at` (or at the end as the edge sees it, for `append`); answers where it landed locally. */
   async write(data: Uint8Array, at: number | "end"): Promise<number> {
-    const bytes = data.slice();
     const off = at === "end" ? this.size : at;
+    if (!data.length) return off; // an empty write changes nothing, not even the size
+    const bytes = data.slice();
     this.pending.push(at === "end" ? { kind: "append", data: bytes } : { kind: "write", offset: off, data: bytes });
     this.pendingBytes += bytes.length;
     this.applyLocal(off, bytes);
@@ -162,7 +163,7 @@ export class RemoteFile {
   async sync(force = false): Promise<void> {
     while (this.flushing) await this.flushing;
     if (!this.dirty || (this.unlinked && this.full && !force)) return;
-    const ops = coalesce(this.pending.splice(0));
+    const ops = coalesce(this.pending.splice(0), this.full ? (at, len) => (at + len <= this.winLen ? this.win.slice(at, at + len) : undefined) : undefined);
     this.pendingBytes = 0;
     const open = this.deferred;
     const first: WireOp[] = open ? [{ op: "open", path: this.path, flags: open }] : [];

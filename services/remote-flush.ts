@@ -21,8 +21,17 @@ export const BATCH_PART_BYTES = MAX_BATCH_BYTES - (1 << 20);
 /** Ops in a batch, less one for the open that a deferred create sends first. */
 export const BATCH_OPS = MAX_BATCH_OPS - 1;
 
-/** Folds pending ops into the fewest ops with the same effect (order kept where it matters). */
-export function coalesce(ops: PendingOp[]): PendingOp[] {
+/** Writes this close together are sent as one, the bytes between them taken from the client's copy. */
+export const GAP_FILL = 16 << 10;
+
+/**
+ * Folds pending ops into the fewest ops with the same effect (order kept where it matters).
+ * With `mirror` (the file's bytes as this client holds them, pending ops applied), two writes
+ * less than GAP_FILL apart become one, the gap filled from the mirror: the edge pays per op, and
+ * a client's view of the bytes between its own writes is as good as its view of the file (Linux's
+ * NFS client extends writes to the whole page it holds for the same reason).
+ */
+export function coalesce(ops: PendingOp[], mirror?: (offset: number, length: number) => Uint8Array | undefined): PendingOp[] {
   if (ops.some((o) => o.kind === "append")) return joinNeighbours(ops);
   // Runs of written bytes, sorted and disjoint; a later write replaces what it overlaps.
   let runs: Array<{ offset: number; data: Uint8Array }> = [];
@@ -40,6 +49,7 @@ export function coalesce(ops: PendingOp[]): PendingOp[] {
   const out: PendingOp[] = [];
   if (minTrunc !== Infinity) out.push({ kind: "truncate", size: minTrunc });
   let end = minTrunc === Infinity ? 0 : minTrunc;
+  if (mirror) runs = fillGaps(runs, mirror);
   for (const r of joinRuns(runs)) {
     out.push({ kind: "write", offset: r.offset, data: r.data });
     end = Math.max(end, r.offset + r.data.length);
@@ -119,6 +129,18 @@ function clip(runs: Run[], size: number): Run[] {
     return runs.slice(0, i + 1);
   }
   return runs.slice(0, i);
+}
+
+function fillGaps(runs: Run[], mirror: (offset: number, length: number) => Uint8Array | undefined): Run[] {
+  const out: Run[] = [];
+  for (const r of runs) {
+    const last = out[out.length - 1];
+    const gap = last ? r.offset - (last.offset + last.data.length) : Infinity;
+    const fill = gap > 0 && gap < GAP_FILL ? mirror(last!.offset + last!.data.length, gap) : undefined;
+    if (fill && fill.length === gap) out.push({ offset: r.offset - gap, data: fill });
+    out.push(r);
+  }
+  return out;
 }
 
 /** Joins touching runs into parts of up to PART_MAX bytes (copying only what is joined). */
