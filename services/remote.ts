@@ -255,6 +255,7 @@ export class RemoteService implements FileService {
     const st = statFromWire(s);
     if (this.opts.attrCacheMs > 0) this.attrs.set(path, { stat: st, at: Date.now() });
     if (st.type === "dir") this.sawDir(path);
+    if (path !== "") this.sawDir(parentOf(path)); // it has a parent, as of now
     return st;
   }
   /**
