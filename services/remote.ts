@@ -462,7 +462,8 @@ export const HIDDEN_PREFIX = ".oanix-unlinked-";
 
 const norm = (p: string): string => p.split("/").filter((s) => s && s !== ".").join("/");
 const parentOf = (p: string): string => p.slice(0, Math.max(0, p.lastIndexOf("/")));
-const newRid = (): string => globalThis.crypto.randomUUID();
+/** A random request id (Web Crypto exists in Node, browsers and workerd; typed here for every tsconfig). */
+const newRid = (): string => (globalThis as unknown as { crypto: { randomUUID(): string } }).crypto.randomUUID();
 const isNoWorkspace = (e: FsError): boolean => e.code === "ENOENT" && /no such workspace/.test(e.message);
 
 /**
