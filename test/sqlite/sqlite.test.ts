@@ -2,7 +2,7 @@
 // program nobody here wrote: it must pass every journal mode, a rollback, a sort through an
 // unlinked temp file, integrity_check and a reopen on every kind of mount — memory, a host
 // directory, and an edge workspace through services/remote. 10,000 rows each; the 100,000-row
-// figures are measured by hand (see services/README or the note of the change that added this).
+// figures are measured by hand (services/REMOTE.md, the report of the change).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
