@@ -12,7 +12,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import type { BenchModule, BenchResult } from "./types.ts";
 
-const MODULES = ["wasi", "relay", "edge"] as const;
+const MODULES = ["wasi", "relay", "edge", "caps"] as const;
 const OUT = new URL("./results.json", import.meta.url);
 
 interface StoredResult extends BenchResult {

@@ -8,6 +8,7 @@ import { LogsService } from "../services/logs.ts";
 import { MemService } from "../services/mem.ts";
 import { TaskService } from "../services/task.ts";
 import { UsageError, openSource } from "./sources.ts";
+import { CAPS_HELP, CAP_FLAGS, addCapFlag, applyCaps, emptyCapArgs, type CapArgs } from "./caps.ts";
 
 export { UsageError };
 
@@ -23,7 +24,7 @@ Options:
   --timeout MS          stop the agent after MS milliseconds of wall time (exit status 124)
   --memory MB           cap the agent's linear memory at MB mebibytes (exit status 137)
   -h, --help            show this help
-
+${CAPS_HELP}
 Sources:
   mem:                  an empty in-memory tree
   dir:HOSTDIR           a host directory (no way out through .. or symlinks)
@@ -44,10 +45,11 @@ interface RunArgs {
   timeoutMs?: number;
   memoryBytes?: number;
   args: string[];
+  caps: CapArgs;
 }
 
 export function parseRunArgs(argv: string[]): RunArgs {
-  const out: RunArgs = { module: "", mounts: [], env: {}, args: [] };
+  const out: RunArgs = { module: "", mounts: [], env: {}, args: [], caps: emptyCapArgs() };
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -74,7 +76,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
       const eq = kv.indexOf("=");
       if (eq <= 0) throw new UsageError(`--env takes KEY=VALUE (got "${kv}")`);
       out.env[kv.slice(0, eq)] = kv.slice(eq + 1);
-    } else if (a === "--timeout") out.timeoutMs = positive(value(i++, a), a);
+    } else if (CAP_FLAGS.has(a)) addCapFlag(out.caps, a, value(i++, a));
+    else if (a === "--timeout") out.timeoutMs = positive(value(i++, a), a);
     else if (a === "--memory") out.memoryBytes = positive(value(i++, a), a) * 2 ** 20;
     else if (a.startsWith("-")) throw new UsageError(`unknown option ${a} (try oanix run --help)`);
     else if (!out.module) out.module = a;
@@ -119,6 +122,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (src.task && m.path.replace(/\/+$/, "") === "/task") task = src.task;
   }
 
+  const caps = applyCaps(ns, a.caps);
   task?.setStatus("running");
   const status = await spawn(program, {
     namespace: ns,
@@ -130,6 +134,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     onStdout: (b) => process.stdout.write(b),
     onStderr: (b) => process.stderr.write(b),
   });
+  caps.close();
   task?.setStatus(status.code === 0 ? "succeeded" : "failed");
   if (status.message) process.stderr.write(`oanix: ${status.message}\n`);
   if (task) {

@@ -5,10 +5,8 @@
 // - Capability tokens: `Authorization: Bearer oanix_…`, minted by a workspace owner for a path
 //   prefix, read or read-write, until an expiry. The DO stores only their SHA-256.
 // The Worker checks signatures (stateless, in parallel); the DO checks replay, ownership, grants.
-import { verifyEvent, type Event } from "nostr-tools/pure";
-
-export const NIP98_KIND = 27235;
-export const NIP98_WINDOW_S = 60;
+import { FsError } from "../runtime/errors.ts";
+import { verifyAuthorization, Nip98Error } from "../services/nip98.ts";
 
 export type Cred =
   | { type: "key"; pubkey: string; id: string; exp: number; payload?: string }
@@ -23,26 +21,13 @@ export type Principal =
   | { kind: "key"; pubkey: string; grants: Grant[] }
   | { kind: "token"; grant: Grant };
 
-export class AuthError extends Error {
+/** EACCES with the HTTP status that tells "who are you" (401) from "not allowed" (403). */
+export class AuthError extends FsError {
   readonly status: 401 | 403;
   constructor(status: 401 | 403, message: string) {
-    super(message);
+    super("EACCES", message);
     this.status = status;
   }
-}
-
-const b64decode = (s: string): string => {
-  const bin = atob(s);
-  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  return new TextDecoder().decode(bytes);
-};
-
-export const hex = (b: ArrayBuffer | Uint8Array): string =>
-  Array.from(b instanceof Uint8Array ? b : new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("");
-
-export async function sha256hex(data: Uint8Array | string): Promise<string> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  return hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 }
 
 /**
@@ -61,34 +46,12 @@ export function credentialOf(req: Request, bodyHash: string | "later" | undefine
     return { type: "token", token: value };
   }
   if (scheme !== "nostr") throw new AuthError(401, `unknown authorization scheme ${scheme}`);
-  let ev: Event;
   try {
-    ev = JSON.parse(b64decode(value)) as Event;
-  } catch {
-    throw new AuthError(401, "NIP-98: authorization is not a base64 JSON event");
+    return { type: "key", ...verifyAuthorization(value, req, bodyHash, nowS) };
+  } catch (e) {
+    if (e instanceof Nip98Error) throw new AuthError(401, e.message);
+    throw e;
   }
-  if (typeof ev !== "object" || ev === null || ev.kind !== NIP98_KIND) throw new AuthError(401, "NIP-98: event kind must be 27235");
-  if (!Array.isArray(ev.tags) || typeof ev.created_at !== "number") throw new AuthError(401, "NIP-98: malformed event");
-  if (Math.abs(nowS - ev.created_at) > NIP98_WINDOW_S) throw new AuthError(401, "NIP-98: event is expired or from the future");
-  const tag = (n: string): string | undefined => {
-    const t = ev.tags.find((x) => Array.isArray(x) && x[0] === n);
-    return typeof t?.[1] === "string" ? t[1] : undefined;
-  };
-  if (tag("u") !== req.url) throw new AuthError(401, "NIP-98: u tag does not match the request URL");
-  if (tag("method")?.toUpperCase() !== req.method.toUpperCase()) throw new AuthError(401, "NIP-98: method tag does not match");
-  const payload = tag("payload");
-  if (bodyHash !== undefined && bodyHash !== "later" && payload !== bodyHash) {
-    throw new AuthError(401, "NIP-98: payload tag does not match the body");
-  }
-  if (bodyHash === "later" && !payload) throw new AuthError(401, "NIP-98: a request with a body needs a payload tag");
-  let ok = false;
-  try {
-    ok = verifyEvent(ev);
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new AuthError(401, "NIP-98: bad signature");
-  return { type: "key", pubkey: ev.pubkey, id: ev.id, exp: ev.created_at + NIP98_WINDOW_S + 5, ...(payload ? { payload } : {}) };
 }
 
 export const covers = (prefix: string, path: string): boolean =>

@@ -4,8 +4,8 @@
 // they pass and land under a unique key, through a multipart upload when they outgrow one part.
 import { FsError } from "../runtime/errors.ts";
 import { INLINE_MAX, MAX_FILE_BYTES } from "../services/remote-wire.ts";
-import { hex, sha256hex } from "./auth.ts";
-import type { Part, Seg } from "./workspace.ts";
+import { concat, hex, sha256hex } from "./bytes.ts";
+import type { Part, Seg } from "./workspace/pieces.ts";
 
 /** Multipart part size (R2: every part but the last has the same size, at least 5 MiB). */
 export const PART_BYTES = 8 * 1024 * 1024;
@@ -21,7 +21,7 @@ export async function stageBytes(bucket: R2Bucket, bytes: Uint8Array): Promise<P
  * Stages a streamed body. Small bodies come back as bytes (they live in the DO's SQLite); bodies
  * up to one part are one R2 put; bigger ones a multipart upload. Returns the SHA-256 of the body.
  */
-export async function stageStream(bucket: R2Bucket, body: ReadableStream<Uint8Array>, limit = MAX_FILE_BYTES): Promise<{ part: Part; sha256: string; size: number }> {
+export async function stageStream(bucket: R2Bucket, body: ReadableStream<Uint8Array>, limit = MAX_FILE_BYTES, onUpload?: (key: string, uploadId: string) => Promise<void>): Promise<{ part: Part; sha256: string; size: number }> {
   const digest = new crypto.DigestStream("SHA-256");
   const dw = digest.getWriter();
   const reader = body.getReader();
@@ -55,7 +55,11 @@ export async function stageStream(bucket: R2Bucket, body: ReadableStream<Uint8Ar
       pending.push(value);
       pendingBytes += value.length;
       while (pendingBytes >= PART_BYTES * 2 || (upload && pendingBytes >= PART_BYTES)) {
-        upload ??= await bucket.createMultipartUpload(`blobs/u/${crypto.randomUUID()}`);
+        if (!upload) {
+          upload = await bucket.createMultipartUpload(`blobs/u/${crypto.randomUUID()}`);
+          // Recorded before any part is sent: if this Worker dies, the upload is still found.
+          await onUpload?.(upload.key, upload.uploadId);
+        }
         const n = parts.length + 1;
         const chunk = take(PART_BYTES);
         parts.push(upload.uploadPart(n, chunk));
@@ -100,12 +104,7 @@ async function rangeOf(bucket: R2Bucket, key: string, off: number, len: number):
 export async function resolveSegs(bucket: R2Bucket, segs: Seg[]): Promise<Uint8Array> {
   const chunks = await Promise.all(segs.map((s) =>
     s instanceof Uint8Array ? s : typeof s === "number" ? new Uint8Array(s) : rangeOf(bucket, s.r2, s.off, s.len)));
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) out.set(c, at), (at += c.length);
-  return out;
+  return chunks.length ? concat(chunks) : new Uint8Array(0);
 }
 
 /** Writes segments to a stream in order; R2 ranges are piped, not buffered. */

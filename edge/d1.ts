@@ -3,7 +3,7 @@
 // writer of its chain, so the chain never forks). The schema is edge/migrations/0001_init.sql.
 import { FsError } from "../runtime/errors.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { hex } from "./auth.ts";
+import { hex } from "./bytes.ts";
 
 /** One audit entry's hash: SHA-256 over the previous hash and the entry's fields. */
 export function auditHash(prev: string, seq: number, ws: string, time: number, actor: string, action: string, detail: string): string {

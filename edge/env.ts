@@ -1,5 +1,5 @@
 // The Worker's bindings (declared in wrangler.toml). Kept in one place so every edge file agrees.
-import type { Workspace } from "./workspace.ts";
+import type { Workspace } from "./workspace/index.ts";
 import type { Runner } from "./runner.ts";
 
 export interface Env {

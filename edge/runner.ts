@@ -16,11 +16,12 @@ import { spawn, type ExitStatus, type Limits } from "../runtime/process.ts";
 import { LogsService, type LogName } from "../services/logs.ts";
 import { RemoteService } from "../services/remote.ts";
 import { TaskService } from "../services/task.ts";
-import { INLINE_MAX, isErrorCode, type WireOp } from "../services/remote-wire.ts";
+import { INLINE_MAX, type WireOp } from "../services/remote-wire.ts";
 import type { Cred, Principal } from "./auth.ts";
 import { addEvent, transition } from "./d1.ts";
 import { PROGRAMS } from "./programs.ts";
-import { taskKey } from "./workspace.ts";
+import { runBatch } from "./batch.ts";
+import { taskKey } from "./workspace/index.ts";
 import type { Env } from "./env.ts";
 
 export interface RunRequest {
@@ -42,7 +43,6 @@ const LOG_STREAM: Record<LogName, string> = { stdout: "stdout", stderr: "stderr"
 
 export class Runner extends DurableObject<Env> {
   async run(req: RunRequest): Promise<RunResult> {
-    const { runBatch } = await import("./app.ts");
     const stub = this.env.WORKSPACE.get(this.env.WORKSPACE.idFromName(req.ws));
     const cred: Cred = { type: "internal", principal: req.principal };
     const mod = PROGRAMS[req.program];
@@ -50,14 +50,8 @@ export class Runner extends DurableObject<Env> {
 
     // /workspace: live, through the workspace Durable Object.
     const workspace = new RemoteService(`edge://runner/w/${req.ws}`, {
-      transport: async (ops: WireOp[], parts: Uint8Array[], atomic: boolean) => {
-        try {
-          return await runBatch(this.env, stub, cred, ops, parts, atomic);
-        } catch (e) {
-          const code = (e as { code?: unknown }).code;
-          throw isErrorCode(code) ? new FsError(code, (e as Error).message.replace(/^\w+: /, "")) : e;
-        }
-      },
+      // runBatch's errors are FsErrors already (their code is a field).
+      transport: (ops: WireOp[], parts: Uint8Array[], atomic: boolean) => runBatch(this.env, stub, cred, ops, parts, atomic),
       attrCacheMs: 1000,
     });
 

@@ -67,3 +67,33 @@ describe("edge process runner", () => {
     expect(text(new TextEncoder().encode(JSON.stringify(ok.result)))).toContain("true");
   });
 });
+
+describe("a bound on concurrent runs (issue 7)", () => {
+  // Busy guests hold the (single-threaded) local edge while they run, so the requests that race
+  // for slots are sent together, before any guest starts.
+  const busyRun = (who: ReturnType<typeof newKey>, ws: string) =>
+    call(who, "POST", `/w/${ws}/run`, { program: "busy", wait: false, limits: { wallTimeMs: 800 } });
+  const statuses = (rs: Response[]) => rs.map((r) => r.status).sort();
+
+  it("per workspace: past 2 runs a run is 429 EAGAIN and creates no job", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    const rs = await Promise.all([busyRun(a, ws), busyRun(a, ws), busyRun(a, ws)]);
+    expect(statuses(rs)).toEqual([202, 202, 429]);
+    const refused = rs.find((r) => r.status === 429)!;
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("EAGAIN");
+    expect((await json(call(a, "GET", `/w/${ws}/jobs`))).jobs).toHaveLength(2);
+  });
+
+  it("per edge: past 3 runs across workspaces a run is 429 EAGAIN; slots come back when runs end", async () => {
+    const a = newKey();
+    const names = [await createWs(a), await createWs(a), await createWs(a), await createWs(a)];
+    const rs = await Promise.all(names.map((ws) => busyRun(a, ws)));
+    expect(statuses(rs)).toEqual([202, 202, 202, 429]);
+    const jobs = await Promise.all(names.map(async (ws) => (await json(call(a, "GET", `/w/${ws}/jobs`))).jobs.length));
+    expect(jobs.reduce((n, j) => n + j, 0)).toBe(3);
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = await call(a, "POST", `/w/${names[rs.findIndex((r) => r.status === 429)]}/run`, { program: "hello" });
+    expect(after.status).toBe(200);
+  });
+});

@@ -38,7 +38,7 @@ export async function createWs(owner: Signer, name = "t-" + crypto.randomUUID().
 export interface BatchReply { status: number; results: Array<WireResult & { bytes?: Uint8Array }>; error?: { code: string; message: string } }
 
 /** Sends a batch; `data` parts are given inline as strings or bytes. */
-export async function batch(who: Signer | string | null, ws: string, ops: Array<WireOp | (Omit<Extract<WireOp, { op: "write" }>, "data"> & { bytes: Uint8Array | string })>, atomic = false): Promise<BatchReply> {
+export async function batch(who: Signer | string | null, ws: string, ops: Array<WireOp | (Omit<Extract<WireOp, { op: "write" }>, "data"> & { bytes: Uint8Array | string })>, atomic = false, rid?: string): Promise<BatchReply> {
   const parts: Uint8Array[] = [];
   const wire = ops.map((o) => {
     if ("bytes" in o) {
@@ -48,7 +48,7 @@ export async function batch(who: Signer | string | null, ws: string, ops: Array<
     }
     return o;
   });
-  const r = await call(who, "POST", `/w/${ws}/batch`, encodeFrame({ ops: wire, atomic }, parts), { "content-type": FRAME_TYPE });
+  const r = await call(who, "POST", `/w/${ws}/batch`, encodeFrame({ ops: wire, atomic, ...(rid !== undefined ? { rid } : {}) }, parts), { "content-type": FRAME_TYPE });
   if (r.headers.get("content-type") !== FRAME_TYPE) {
     const e = (await r.json()) as { error: { code: string; message: string } };
     return { status: r.status, results: [], error: e.error };

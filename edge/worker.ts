@@ -1,8 +1,11 @@
 // The OANIX Worker: a small Hono app. Each concern adds its routes and exports its Durable Objects here.
 import { Hono } from "hono";
+import { FsError } from "../runtime/errors.ts";
 import { NostrRelay, handleRelayRequest } from "../relay/index.ts";
-// edge: workspaces, files, versions, grants, jobs, audit, task, logs, registry (edge/app.ts, edge/README.md).
-import { edgeApp, Workspace, Runner } from "./app.ts";
+// edge: workspaces, files, versions, grants, jobs, audit, task, logs, registry (edge/http/, edge/README.md).
+import { edgeApp, errorResponse } from "./http/app.ts";
+import { Workspace } from "./workspace/index.ts";
+import { Runner } from "./runner.ts";
 
 // relay: the Nostr relay Durable Object binding (wrangler.toml [[durable_objects.bindings]] RELAY).
 type RelayBindings = { RELAY: DurableObjectNamespace<NostrRelay> };
@@ -20,6 +23,9 @@ app.all("/w", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.all("/w/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.all("/registry/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.get("/edge", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+
+// Anything else: the edge's JSON error shape, not a plain-text 404.
+app.notFound((c) => errorResponse(new FsError("ENOENT", `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
 export { NostrRelay };
 export { Workspace, Runner }; // edge: Durable Objects (wrangler.toml WORKSPACE, RUNNER)

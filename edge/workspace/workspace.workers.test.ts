@@ -1,15 +1,31 @@
-// The workspace Durable Object through the Worker's HTTP API, inside workerd (real DO, R2, D1, KV).
+// The workspace Durable Object through the Worker's HTTP API, inside workerd (real DO, R2, D1, KV):
+// ownership, the batch operations, who may do what, sessions, bad input, faults.
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { finalizeEvent } from "nostr-tools/pure";
 import { hexToBytes } from "@noble/hashes/utils.js";
-import { encodeFrame, FRAME_TYPE, INLINE_MAX, MAX_BATCH_BYTES } from "../services/remote-wire.ts";
-import { BASE, batch, call, createWs, json, newKey, text } from "./testing.ts";
+import { encodeFrame, FRAME_TYPE, INLINE_MAX, MAX_BATCH_BYTES } from "../../services/remote-wire.ts";
+import { BASE, batch, call, createWs, json, newKey, text } from "../testing.ts";
 import { exports } from "cloudflare:workers";
 
 const stub = (name: string) => env.WORKSPACE.get(env.WORKSPACE.idFromName(name));
 const errCode = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
+
+
+async function readText(who: Parameters<typeof batch>[0], ws: string, path: string): Promise<string> {
+  return text((await batch(who, ws, [{ op: "read", path, offset: 0, length: 1 << 20 }])).results[0]!.bytes);
+}
+
+function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
+  return b;
+}
+
+async function await_hash(b: Uint8Array): Promise<string> {
+  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)), (x) => x.toString(16).padStart(2, "0")).join("");
+}
 
 describe("workspaces and ownership", () => {
   it("the first key to create a workspace owns it; others get 403, strangers 401", async () => {
@@ -145,69 +161,6 @@ describe("file operations (batch)", () => {
     expect(r.results.map((x) => (x.ok ? "ok" : x.error.code))).toEqual(["ECANCELED", "ECANCELED", "ENOENT"]);
     const s = await batch(a, ws, [{ op: "stat", path: "x" }]);
     expect(s.results[0]!.ok).toBe(false);
-  });
-});
-
-describe("files as URLs, R2 for large files", () => {
-  it("PUT then GET, with ranges; big files go to R2 and small ones stay in SQLite", async () => {
-    const a = newKey();
-    const ws = await createWs(a);
-    const small = new TextEncoder().encode("small file");
-    expect((await call(a, "PUT", `/w/${ws}/f/notes/s.txt?parents=1`, small)).status).toBe(201);
-    const big = new Uint8Array(3 * INLINE_MAX + 17).map((_, i) => (i * 7) % 251);
-    const put = await call(a, "PUT", `/w/${ws}/f/big.bin`, big);
-    expect(put.status).toBe(201);
-    const listed = await env.BLOBS.list({ prefix: "blobs/" });
-    const sha = (await json(put)).sha256 as string;
-    expect(listed.objects.some((o) => o.key === `blobs/${sha}`)).toBe(true);
-    const g = await call(a, "GET", `/w/${ws}/f/big.bin`);
-    expect(new Uint8Array(await g.arrayBuffer())).toEqual(big);
-    const part = await call(a, "GET", `/w/${ws}/f/big.bin`, undefined, { range: "bytes=100-199" });
-    expect(part.status).toBe(206);
-    expect(new Uint8Array(await part.arrayBuffer())).toEqual(big.slice(100, 200));
-    const tail = await call(a, "GET", `/w/${ws}/f/big.bin`, undefined, { range: "bytes=-5" });
-    expect(new Uint8Array(await tail.arrayBuffer())).toEqual(big.slice(-5));
-    expect((await call(a, "GET", `/w/${ws}/f/big.bin`, undefined, { range: `bytes=${big.length}-` })).status).toBe(416);
-    expect(text(new Uint8Array(await (await call(a, "GET", `/w/${ws}/f/notes/s.txt`)).arrayBuffer()))).toBe("small file");
-    const dir = await json(call(a, "GET", `/w/${ws}/f/notes`));
-    expect(dir.entries.map((e: { name: string }) => e.name)).toEqual(["s.txt"]);
-    // A small write into the middle of the R2 file splices a piece; the rest is still read from R2.
-    const w = await batch(a, ws, [{ op: "write", path: "big.bin", offset: INLINE_MAX, bytes: "PATCH" }, { op: "read", path: "big.bin", offset: INLINE_MAX - 2, length: 9 }]);
-    const expected = big.slice(INLINE_MAX - 2, INLINE_MAX + 7);
-    expected.set(new TextEncoder().encode("PATCH"), 2);
-    expect(w.results[1]!.bytes).toEqual(expected);
-    expect((await call(a, "DELETE", `/w/${ws}/f/notes/s.txt`)).status).toBe(204);
-    expect((await call(a, "GET", `/w/${ws}/f/notes/s.txt`)).status).toBe(404);
-  });
-
-  it("a big streamed PUT becomes an R2 multipart upload; ranges across part boundaries read back", async () => {
-    const a = newKey();
-    const ws = await createWs(a);
-    const size = 20 * 1024 * 1024 + 12345; // > 2 parts of 8 MiB: multipart
-    const big = new Uint8Array(size);
-    for (let i = 0; i < size; i += 4096) big[i] = (i / 4096) & 0xff;
-    const put = await call(a, "PUT", `/w/${ws}/f/huge.bin`, big);
-    expect(put.status).toBe(201);
-    const mp = await env.BLOBS.list({ prefix: "blobs/u/" });
-    expect(mp.objects.some((o) => o.size === size)).toBe(true);
-    const at = 8 * 1024 * 1024 - 10;
-    const r = await call(a, "GET", `/w/${ws}/f/huge.bin`, undefined, { range: `bytes=${at}-${at + 8191}` });
-    expect(new Uint8Array(await r.arrayBuffer())).toEqual(big.slice(at, at + 8192));
-    const whole = new Uint8Array(await (await call(a, "GET", `/w/${ws}/f/huge.bin`)).arrayBuffer());
-    expect(whole.length).toBe(size);
-    expect(whole).toEqual(big);
-  });
-
-  it("a batch with a large write stages it in R2 and reads it back", async () => {
-    const a = newKey();
-    const ws = await createWs(a);
-    const big = randomBytes(INLINE_MAX * 2 + 3);
-    const r = await batch(a, ws, [
-      { op: "open", path: "b", flags: { write: true, create: true } },
-      { op: "write", path: "b", offset: 0, bytes: big },
-      { op: "read", path: "b", offset: 0, length: big.length },
-    ]);
-    expect(r.results[2]!.bytes).toEqual(big);
   });
 });
 
@@ -465,16 +418,88 @@ describe("faults", () => {
   });
 });
 
-async function readText(who: Parameters<typeof batch>[0], ws: string, path: string): Promise<string> {
-  return text((await batch(who, ws, [{ op: "read", path, offset: 0, length: 1 << 20 }])).results[0]!.bytes);
-}
+describe("hardening (issue 7)", () => {
+  it("setTimes is a version like any other change, kept in history and audited", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    await batch(a, ws, [{ op: "open", path: "t", flags: { write: true, create: true } }]);
+    const before = (await json(call(a, "GET", `/w/${ws}/versions`))).version as number;
+    const r = await batch(a, ws, [{ op: "setTimes", path: "t", mtime: "1000000000000000000" }]);
+    expect(r.results[0]!.ok).toBe(true);
+    const after = await json(call(a, "GET", `/w/${ws}/versions`));
+    expect(after.version).toBe(before + 1);
+    expect(after.entries[0]).toMatchObject({ version: before + 1, action: "setTimes", path: "t" });
+    const past = await batch(a, ws, [{ op: "stat", path: "t", version: before }, { op: "stat", path: "t", version: before + 1 }]);
+    expect(past.results[0]!.ok && past.results[0]!.stat?.mtime).not.toBe("1000000000000000000");
+    expect(past.results[1]!.ok && past.results[1]!.stat?.mtime).toBe("1000000000000000000");
+    const audit = await json(call(a, "GET", `/w/${ws}/audit`));
+    expect(audit.entries.map((e: { action: string }) => e.action)).toContain("setTimes");
+  });
 
-function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
-  return b;
-}
+  it("mkdir with parents cannot create directories outside a token's prefix", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    const { token } = await json(call(a, "POST", `/w/${ws}/grants`, { prefix: "docs/inner", rights: "rw" }));
+    // `docs` is above the prefix: mkdir -p may not create it, and creates nothing at all.
+    const r = await batch(token, ws, [{ op: "mkdir", path: "docs/inner/deep", parents: true }]);
+    expect(r.results[0]!.ok ? "ok" : r.results[0]!.error.code).toBe("EACCES");
+    const put = await call(token, "PUT", `/w/${ws}/f/docs/inner/file?parents=1`, "x");
+    expect(put.status).toBe(403);
+    const ls = await batch(a, ws, [{ op: "readdir", path: "" }]);
+    expect(ls.results[0]!.ok && ls.results[0]!.entries?.map((e) => e.name)).toEqual([]);
+    // Once the owner has made `docs`, the token creates what its prefix covers.
+    await batch(a, ws, [{ op: "mkdir", path: "docs" }]);
+    const ok = await batch(token, ws, [{ op: "mkdir", path: "docs/inner/deep", parents: true }]);
+    expect(ok.results[0]!.ok).toBe(true);
+    expect((await call(token, "PUT", `/w/${ws}/f/docs/inner/d2/file?parents=1`, "x")).status).toBe(201);
+  });
 
-async function await_hash(b: Uint8Array): Promise<string> {
-  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)), (x) => x.toString(16).padStart(2, "0")).join("");
-}
+  it("a key with no rights gets 403 whether or not a snapshot exists", async () => {
+    const a = newKey(), b = newKey();
+    const ws = await createWs(a);
+    await call(a, "PUT", `/w/${ws}/f/x`, "x");
+    await call(a, "POST", `/w/${ws}/snapshots`, { name: "real" });
+    for (const snap of ["real", "imaginary"]) {
+      const r = await call(b, "GET", `/w/${ws}/f/x?snapshot=${snap}`);
+      expect(r.status, snap).toBe(403);
+    }
+    for (const snap of ["real", "imaginary"]) {
+      const r = await call(b, "POST", `/w/${ws}/fork`, { to: "fk-" + crypto.randomUUID().slice(0, 8), snapshot: snap });
+      expect(r.status, snap).toBe(403);
+    }
+    expect((await call(a, "GET", `/w/${ws}/f/x?snapshot=imaginary`)).status).toBe(404);
+  });
+
+  it("an access error says whose workspace it is and how to get access", async () => {
+    const a = newKey(), b = newKey();
+    const ws = await createWs(a);
+    const r = await batch(b, ws, [{ op: "stat", path: "" }]);
+    expect(r.status).toBe(403);
+    expect(r.error?.message).toContain(a.pubkey);
+    expect(r.error?.message).toContain("oanix ws grant");
+    const g = await call(b, "GET", `/w/${ws}/grants`);
+    expect(((await g.json()) as { error: { message: string } }).error.message).toContain(a.pubkey);
+  });
+
+  it("names must be well-formed Unicode, at most 255 bytes of UTF-8, without control characters", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    const r = await batch(a, ws, [
+      { op: "mkdir", path: "ghost" },
+      { op: "mkdir", path: "ghost/g\ud800" },
+      { op: "open", path: "ghost/\udc00x", flags: { write: true, create: true } },
+      { op: "open", path: "ghost/" + "é".repeat(128), flags: { write: true, create: true } },
+      { op: "open", path: "ghost/" + "é".repeat(127), flags: { write: true, create: true } },
+      { op: "open", path: "ghost/bell\u0007", flags: { write: true, create: true } },
+      { op: "open", path: "ghost/caf\u00e9", flags: { write: true, create: true } },
+      { op: "open", path: "ghost/cafe\u0301", flags: { write: true, create: true } },
+      { op: "remove", path: "ghost/g\ud800" },
+    ]);
+    expect(r.status).toBe(200);
+    expect(r.results.map((x) => (x.ok ? "ok" : x.error.code))).toEqual(["ok", "EILSEQ", "EILSEQ", "ENAMETOOLONG", "ok", "EINVAL", "ok", "ok", "EILSEQ"]);
+    const ls = await batch(a, ws, [{ op: "readdir", path: "ghost" }, { op: "remove", path: "ghost/" + "é".repeat(127) }, { op: "remove", path: "ghost/caf\u00e9" }, { op: "remove", path: "ghost/cafe\u0301" }, { op: "remove", path: "ghost" }]);
+    // NFC and NFD spellings are two names (no normalisation), and everything created can be removed.
+    expect(ls.results[0]!.ok && ls.results[0]!.entries?.length).toBe(3);
+    expect(ls.results.map((x) => x.ok)).toEqual([true, true, true, true, true]);
+  });
+});
