@@ -17,7 +17,7 @@
 import { FsError } from "../runtime/errors.ts";
 import type { DirEntry, FileHandle, FileService, OpenFlags, Stat } from "../runtime/types.ts";
 import {
-  FRAME_TYPE, MAX_BATCH_OPS, checkOp, decodeFrame, encodeFrame, fromWireError, statFromWire,
+  FRAME_TYPE, MAX_ANSWER_BYTES, MAX_BATCH_OPS, checkOp, decodeFrame, encodeFrame, fromWireError, statFromWire,
   type BatchRequest, type WireOp, type WireResult, type WireStat,
 } from "./remote-wire.ts";
 import { RemoteFile, RemoteHandle, type FileHost } from "./remote-file.ts";
@@ -229,14 +229,24 @@ export class RemoteService implements FileService {
 
   private async drain(): Promise<void> {
     const q = this.queue.splice(0);
-    // Many calls at once (a Promise.all over thousands of stats) go as several batches.
-    for (let i = 0; i < q.length; i += MAX_BATCH_OPS) {
-      const chunk = q.slice(i, i + MAX_BATCH_OPS);
-      void this.batch(chunk.map((p) => p.op)).then(
-        (rs) => chunk.forEach((p, j) => p.resolve(rs[j]!)),
-        (e) => chunk.forEach((p) => p.reject(e)),
-      );
+    // Many calls at once (a Promise.all over thousands of stats, reads of many windows) go as
+    // several batches, each within the edge's op count and answer size.
+    const send = (chunk: Pending[]) => void this.batch(chunk.map((p) => p.op)).then(
+      (rs) => chunk.forEach((p, j) => p.resolve(rs[j]!)),
+      (e) => chunk.forEach((p) => p.reject(e)),
+    );
+    let chunk: Pending[] = [], answer = 0;
+    for (const p of q) {
+      const bytes = p.op.op === "read" ? p.op.length : p.op.op === "open" ? (p.op.readahead ?? 0) : 0;
+      if (chunk.length && (chunk.length >= MAX_BATCH_OPS || (p.op.op === "read" && answer + bytes > MAX_ANSWER_BYTES))) {
+        send(chunk);
+        chunk = [];
+        answer = 0;
+      }
+      chunk.push(p);
+      answer += bytes;
     }
+    if (chunk.length) send(chunk);
   }
 
   private async one(op: WireOp): Promise<WireResult & { ok: true; bytes?: Uint8Array }> {

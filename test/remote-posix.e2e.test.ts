@@ -112,6 +112,25 @@ describe("flushes of any size", () => {
   });
 });
 
+describe("answers of any size", () => {
+  it("reads made together that exceed one batch answer travel in several batches", async () => {
+    const { url, fs } = await fresh();
+    const w = await fs.open("d/big", { write: true, create: true, truncate: true });
+    const mib = new Uint8Array(1 << 20);
+    for (let i = 0; i < 36; i++) await w.write(mib.fill(i));
+    await w.close();
+    const reader = new RemoteService(url, { signer, readAhead: 0 });
+    const hs = await Promise.all([0, 1, 2].map(() => reader.open("d/big", { read: true })));
+    const parts = await Promise.all(hs.map((h, i) => h.read(12 << 20, i * (12 << 20))));
+    for (const [i, p] of parts.entries()) {
+      expect(p.length).toBe(12 << 20);
+      expect(p[0]).toBe(i * 12);
+      expect(p[p.length - 1]).toBe(i * 12 + 11);
+    }
+    await Promise.all(hs.map((h) => h.close()));
+  }, 120_000);
+});
+
 describe("open files are addressed by identity", () => {
   it("a file unlinked while open keeps being read and written; it is gone at the last close", async () => {
     const url = wsUrl();
