@@ -161,7 +161,8 @@ export class RemoteFile {
    * An unlinked file mirrored whole skips this (nobody can see it) unless `force`.
    */
   async sync(force = false): Promise<void> {
-    while (this.flushing) await this.flushing;
+    // Another sync in flight: wait for it (its failure is its caller's; this one tries again).
+    while (this.flushing) await this.flushing.catch(() => undefined);
     if (!this.dirty || (this.unlinked && this.full && !force)) return;
     const ops = coalesce(this.pending.splice(0), this.full ? (at, len) => (at + len <= this.winLen ? this.win.slice(at, at + len) : undefined) : undefined);
     this.pendingBytes = 0;
