@@ -89,6 +89,9 @@ export class Fid implements FileHandle {
   write(data: Uint8Array, offset?: number): MaybePromise<number> {
     return this.#writer("write").write(data, offset);
   }
+  append(data: Uint8Array): MaybePromise<number> {
+    return appendTo(this.#writer("write"), data);
+  }
   truncate(size: number): MaybePromise<void> {
     return this.#writer("truncate").truncate(size);
   }
@@ -103,4 +106,16 @@ export class Fid implements FileHandle {
     this.#closed = true;
     return h.close();
   }
+}
+
+/**
+ * O_APPEND: the handle's own atomic append where it has one (a remote file's end is the server's),
+ * else a write at the size it sees now. The position ends after the bytes either way.
+ */
+export function appendTo(h: FileHandle, data: Uint8Array): MaybePromise<number> {
+  if (h.append) return h.append(data);
+  return andThen(h.stat(), (st) => andThen(h.write(data, st.size), (n) => {
+    h.position = st.size + n;
+    return n;
+  }));
 }

@@ -47,6 +47,12 @@ export interface FileHandle {
   read(length: number, offset?: number): MaybePromise<Uint8Array>;
   /** Writes at `offset`, or at the handle's position (advancing it); append handles write at the end. */
   write(data: Uint8Array, offset?: number): MaybePromise<number>;
+  /**
+   * Optional atomic append (O_APPEND): writes at the end of the file as it is when the bytes land
+   * (a remote file's end at the server, not the size seen at open) and moves the position there.
+   * The WASI host uses it when present, else stat + write at the size.
+   */
+  append?(data: Uint8Array): MaybePromise<number>;
   /** Optional zero-copy read: fills `target` (up to its length) and answers the bytes read. */
   readInto?(target: Uint8Array, offset?: number): MaybePromise<number>;
   stat(): MaybePromise<Stat>;

@@ -64,6 +64,8 @@ export const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 export const MAX_BATCH_OPS = 1024;
 /** Largest single read answered in a batch. */
 export const MAX_READ = 16 * 1024 * 1024;
+/** Most read data (reads and open readahead together) in one batch's answer (edge/workspace/ops.ts keeps the same bound). */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 /** Largest body of a streamed PUT (R2 allows far more; this is the edge's own cap). */
 export const MAX_FILE_BYTES = 5 * 1024 * 1024 * 1024;
 /** Pieces up to this size live in the Durable Object's SQLite; bigger ones in R2. */

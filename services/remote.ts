@@ -1,19 +1,26 @@
 // A FileService over an edge workspace (`http(s)://HOST/w/NAME`), for Node and the browser:
-// fetch only. An agent touching N files costs O(N) requests, not one per syscall:
+// fetch only. An agent touching N files costs about N requests, not one per syscall:
 // - open is one request that also answers the first `readAhead` bytes (the whole file, usually);
 //   reads are served from that window, and a read past it fetches the next window.
-// - writes are kept in the handle (write-behind) and sent on close/sync, or when `writeBehind`
-//   bytes are pending, as one atomic batch of ranged writes; the handle reads its own writes.
+// - writes are kept in the open file (write-behind) and sent on close/sync, or when `writeBehind`
+//   bytes are pending, folded and cut into atomic batches within the edge's limits
+//   (services/remote-flush.ts); a create with O_TRUNC waits for that flush, so open-write-close
+//   is one request.
+// - handles on one path share one open file (services/remote-file.ts): they see each other's
+//   writes at once; a file removed or replaced while open lives on under a hidden name.
 // - calls made while a request is being assembled share it (one batch per microtask).
 // Consistency is close-to-open (as NFS): open always asks the edge, close returns only once the
 // edge has acknowledged every write, and a close that cannot flush rejects — nothing is dropped.
-// Transient failures (connection refused while the local edge restarts, 502/503) are retried.
+// Transient failures (connection refused while the local edge restarts, 502/503) are retried with
+// the same request id, which the edge uses to answer a batch it already ran without running it
+// again. A read-only mount sends nothing that writes or creates, its workspace included.
 import { FsError } from "../runtime/errors.ts";
 import type { DirEntry, FileHandle, FileService, OpenFlags, Stat } from "../runtime/types.ts";
 import {
-  FRAME_TYPE, INLINE_MAX, MAX_READ, checkOp, decodeFrame, encodeFrame, fromWireError, statFromWire,
-  type WireOp, type WireResult, type WireStat,
+  FRAME_TYPE, MAX_ANSWER_BYTES, MAX_BATCH_OPS, checkOp, decodeFrame, encodeFrame, fromWireError, statFromWire,
+  type BatchRequest, type WireOp, type WireResult, type WireStat,
 } from "./remote-wire.ts";
+import { RemoteFile, RemoteHandle, type FileHost } from "./remote-file.ts";
 import { tokenSigner, type Signer } from "./nip98.ts";
 
 export interface RemoteOptions {
@@ -43,7 +50,7 @@ export interface RemoteOptions {
 
 export type BatchTransport = (ops: WireOp[], parts: Uint8Array[], atomic: boolean) => Promise<{ results: WireResult[]; parts: Uint8Array[] }>;
 
-type Pending = { op: WireOp; part?: Uint8Array; resolve: (r: WireResult & { bytes?: Uint8Array }) => void; reject: (e: unknown) => void };
+type Pending = { op: WireOp; resolve: (r: WireResult & { bytes?: Uint8Array }) => void; reject: (e: unknown) => void };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,7 +67,12 @@ export class RemoteService implements FileService {
   private scheduled = false;
   private attrs = new Map<string, { stat: Stat; at: number }>();
   private created = false;
-  private open_ = new Set<RemoteHandle>();
+  /** Open files by their current path (a file removed while open is under a hidden name). */
+  private files = new Map<string, RemoteFile>();
+  /** Directories seen lately (made, listed, stat'ed), for creates that may wait. */
+  private dirs = new Map<string, number>();
+  /** The edge accepted a write from this client (so its key may write). */
+  private wrote = false;
 
   constructor(url: string, o: RemoteOptions = {}) {
     const u = new URL(url);
@@ -71,13 +83,15 @@ export class RemoteService implements FileService {
     if (!o.signer && !o.token && !o.transport) throw new FsError("EACCES", "a remote mount needs a key (NIP-98) or a capability token");
     this.signer = o.signer ?? tokenSigner(o.token ?? "");
     this.transport = o.transport;
+    // A read-only mount sends nothing that creates, its workspace included.
     this.opts = {
-      readOnly: o.readOnly ?? false, create: o.create ?? !o.token, readAhead: o.readAhead ?? 1 << 20,
+      readOnly: o.readOnly ?? false, create: !o.readOnly && (o.create ?? !o.token), readAhead: o.readAhead ?? 1 << 20,
       writeBehind: o.writeBehind ?? 8 << 20, attrCacheMs: o.attrCacheMs ?? 1000, coalesce: o.coalesce ?? true,
       retryMs: o.retryMs ?? 30_000, sessions: o.sessions ?? true,
     };
     this.isKey = !!o.signer;
     this.fetchFn = o.fetch ?? ((...a) => fetch(...a));
+    this.host = { ...this.host, readAhead: this.opts.readAhead, writeBehind: this.opts.writeBehind };
   }
 
   // ------------------------------------------------------------------ transport
@@ -133,9 +147,10 @@ export class RemoteService implements FileService {
     this.session = (async () => {
       const body = new TextEncoder().encode("{}");
       let res = await this.send("POST", "/session", body, { "content-type": "application/json" });
-      if (res.status === 404 && this.opts.create && !this.created) {
+      if (res.status === 404 && !this.created) {
         const e = await this.errorOf(res);
-        if (!/no such workspace/.test(e.message)) throw e;
+        if (!isNoWorkspace(e)) throw e;
+        if (!this.opts.create) throw this.noWorkspace();
         await this.createWorkspace();
         res = await this.send("POST", "/session", body, { "content-type": "application/json" });
       }
@@ -166,11 +181,14 @@ export class RemoteService implements FileService {
       const t = await this.transport(ops, parts, atomic);
       return t.results.map((r) => (r.ok && typeof r.data === "number" ? { ...r, bytes: t.parts[r.data] ?? new Uint8Array(0) } : r));
     }
-    const body = encodeFrame({ ops, atomic }, parts);
+    // One id per batch, kept across every resend of it: the edge answers a batch it already ran
+    // (whose answer was lost) from memory instead of running it twice.
+    const body = encodeFrame({ ops, atomic, rid: newRid() } satisfies BatchRequest, parts);
     let res = await this.request("POST", "/batch", body, { "content-type": FRAME_TYPE });
-    if (res.status === 404 && this.opts.create && !this.created) {
+    if (res.status === 404 && !this.created) {
       const e = await this.errorOf(res);
-      if (!/no such workspace/.test(e.message)) throw e;
+      if (!isNoWorkspace(e)) throw e;
+      if (!this.opts.create) throw this.noWorkspace();
       await this.createWorkspace();
       res = await this.request("POST", "/batch", body, { "content-type": FRAME_TYPE });
     }
@@ -183,16 +201,21 @@ export class RemoteService implements FileService {
 
   /** Creates the workspace (the signing key owns it). */
   async createWorkspace(): Promise<void> {
+    if (this.opts.readOnly) throw new FsError("EROFS", "a read-only mount does not create its workspace");
     const body = new TextEncoder().encode("{}");
     const res = await this.send("POST", "", body, { "content-type": "application/json" });
     if (res.status !== 200 && res.status !== 201) throw await this.errorOf(res);
     this.created = true;
   }
 
+  private noWorkspace(): FsError {
+    return new FsError("ENOENT", `workspace ${this.url} does not exist${this.opts.readOnly ? " (a read-only mount does not create it)" : ""}`);
+  }
+
   /** Queues one op; ops queued in the same microtask travel in one request. */
-  private call(op: WireOp, part?: Uint8Array): Promise<WireResult & { bytes?: Uint8Array }> {
+  private call(op: WireOp): Promise<WireResult & { bytes?: Uint8Array }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ op, ...(part ? { part } : {}), resolve, reject });
+      this.queue.push({ op, resolve, reject });
       if (!this.opts.coalesce) return void this.drain();
       if (!this.scheduled) {
         this.scheduled = true;
@@ -206,19 +229,28 @@ export class RemoteService implements FileService {
 
   private async drain(): Promise<void> {
     const q = this.queue.splice(0);
-    if (!q.length) return;
-    const parts: Uint8Array[] = [];
-    const ops = q.map((p) => (p.part ? (parts.push(p.part), { ...p.op, data: parts.length - 1 } as WireOp) : p.op));
-    try {
-      const rs = await this.batch(ops, parts);
-      q.forEach((p, i) => p.resolve(rs[i]!));
-    } catch (e) {
-      for (const p of q) p.reject(e);
+    // Many calls at once (a Promise.all over thousands of stats, reads of many windows) go as
+    // several batches, each within the edge's op count and answer size.
+    const send = (chunk: Pending[]) => void this.batch(chunk.map((p) => p.op)).then(
+      (rs) => chunk.forEach((p, j) => p.resolve(rs[j]!)),
+      (e) => chunk.forEach((p) => p.reject(e)),
+    );
+    let chunk: Pending[] = [], answer = 0;
+    for (const p of q) {
+      const bytes = p.op.op === "read" ? p.op.length : p.op.op === "open" ? (p.op.readahead ?? 0) : 0;
+      if (chunk.length && (chunk.length >= MAX_BATCH_OPS || (p.op.op === "read" && answer + bytes > MAX_ANSWER_BYTES))) {
+        send(chunk);
+        chunk = [];
+        answer = 0;
+      }
+      chunk.push(p);
+      answer += bytes;
     }
+    if (chunk.length) send(chunk);
   }
 
-  private async one(op: WireOp, part?: Uint8Array): Promise<WireResult & { ok: true; bytes?: Uint8Array }> {
-    const r = await this.call(op, part);
+  private async one(op: WireOp): Promise<WireResult & { ok: true; bytes?: Uint8Array }> {
+    const r = await this.call(op);
     if (!r.ok) throw fromWireError(r.error, 500);
     return r;
   }
@@ -232,6 +264,8 @@ export class RemoteService implements FileService {
   private remember(path: string, s: WireStat): Stat {
     const st = statFromWire(s);
     if (this.opts.attrCacheMs > 0) this.attrs.set(path, { stat: st, at: Date.now() });
+    if (st.type === "dir") this.sawDir(path);
+    if (path !== "") this.sawDir(parentOf(path)); // it has a parent, as of now
     return st;
   }
   /**
@@ -241,6 +275,71 @@ export class RemoteService implements FileService {
   forget(path: string): void {
     const p = norm(path);
     for (const k of this.attrs.keys()) if (k === p || k.startsWith(p + "/")) this.attrs.delete(k);
+    for (const k of this.dirs.keys()) if (k === p || k.startsWith(p + "/")) this.dirs.delete(k);
+  }
+  private sawDir(path: string): void {
+    if (this.opts.attrCacheMs > 0) this.dirs.set(path, Date.now());
+  }
+  /** A directory this client saw (listed, made, opened) within attrCacheMs. */
+  private knownDir(path: string): boolean {
+    if (path === "") return true;
+    const t = this.dirs.get(path);
+    return t !== undefined && Date.now() - t < this.opts.attrCacheMs;
+  }
+
+  /**
+   * Whether a create may wait for the first sync (open-write-close is then one request): a plain
+   * O_CREAT|O_TRUNC in a directory seen lately, by a client whose writes the edge has accepted.
+   * Its errors then come from that sync (as NFS reports write-behind errors at close).
+   */
+  private mayDefer(p: string, flags: OpenFlags): boolean {
+    if (!flags.create || !flags.truncate || flags.exclusive || flags.directory || !this.wrote) return false;
+    if (this.opts.writeBehind <= 0 || !this.opts.coalesce) return false;
+    const hit = this.attrs.get(p);
+    if (hit && hit.stat.type !== "file") return false;
+    return this.knownDir(parentOf(p));
+  }
+
+  // ------------------------------------------------------------------ open files
+
+  private host: FileHost = {
+    readAhead: 0, writeBehind: 0, // set in the constructor
+    one: (op) => this.one(op),
+    batch: (ops, parts, atomic) => this.batch(ops, parts, atomic),
+    remember: (path, s) => this.remember(path, s),
+    forget: (path) => this.forget(path),
+    release: (f) => this.release(f),
+  };
+
+  /** The last handle on a file closed: an unlinked file goes now (its unsent bytes with it). */
+  private async release(f: RemoteFile): Promise<void> {
+    if (this.files.get(f.path) === f) this.files.delete(f.path);
+    if (!f.unlinked) return;
+    f.discard();
+    try {
+      await this.one({ op: "remove", path: f.path });
+    } catch (e) {
+      if (!(e instanceof FsError && e.code === "ENOENT")) throw e;
+    }
+  }
+
+  /** Moves an open file out of the way (remove or rename over it while open): NFS's silly rename. */
+  private hiddenName(p: string): string {
+    const dir = parentOf(p);
+    return (dir ? dir + "/" : "") + HIDDEN_PREFIX + newRid().slice(0, 16);
+  }
+
+  private hide(f: RemoteFile, hidden: string): void {
+    this.files.delete(f.path);
+    this.forget(f.path);
+    f.path = hidden;
+    f.unlinked = true;
+    this.files.set(hidden, f);
+  }
+
+  /** Open files at `p` or below it, and not unlinked. */
+  private openUnder(p: string): RemoteFile[] {
+    return [...this.files.values()].filter((f) => !f.unlinked && (f.path === p || f.path.startsWith(p + "/")));
   }
 
   // ------------------------------------------------------------------ FileService
@@ -249,36 +348,58 @@ export class RemoteService implements FileService {
     const p = norm(path);
     const writes = !!(flags.write || flags.truncate || flags.append || flags.create);
     if (writes) this.writable();
-    if (!writes) {
+    const open = this.files.get(p);
+    if (!writes && !open) {
       // Opening a directory to list it needs nothing from the edge when its stat is fresh.
       const hit = this.attrs.get(p);
       if (hit && hit.stat.type === "dir" && Date.now() - hit.at < this.opts.attrCacheMs) {
-        const h = new RemoteHandle(this, p, flags, hit.stat, undefined, true);
-        this.open_.add(h);
-        return h;
+        return new RemoteHandle(this.host, new RemoteFile(this.host, p, hit.stat, undefined, true), flags);
       }
+    }
+    // Earlier handles' writes land before this open asks the edge, so it sees them.
+    if (open) await open.sync(true);
+    else if (this.mayDefer(p, flags)) {
+      const t = BigInt(Date.now()) * 1_000_000n;
+      const stat: Stat = { type: "file", size: 0, ino: 0, nlink: 1, atimeNs: t, mtimeNs: t, ctimeNs: t };
+      const f = new RemoteFile(this.host, p, stat, undefined, true, { write: true, create: true, truncate: true });
+      this.forget(p);
+      this.files.set(p, f);
+      return new RemoteHandle(this.host, f, flags);
     }
     const ra = flags.directory ? 0 : this.opts.readAhead;
     const r = await this.one({ op: "open", path: p, flags, ...(ra ? { readahead: ra } : {}) });
-    if (writes) this.forget(p);
+    if (writes) {
+      this.forget(p);
+      this.wrote = true;
+    }
     const stat = this.remember(p, r.stat!);
-    const h = new RemoteHandle(this, p, flags, stat, r.bytes, r.eof ?? false);
-    this.open_.add(h);
-    return h;
+    const cur = this.files.get(p);
+    if (cur) {
+      cur.refresh(stat, r.bytes, r.eof ?? false);
+      return new RemoteHandle(this.host, cur, flags);
+    }
+    const f = new RemoteFile(this.host, p, stat, r.bytes, r.eof ?? false);
+    if (stat.type === "file") this.files.set(p, f);
+    return new RemoteHandle(this.host, f, flags);
   }
 
   async stat(path: string): Promise<Stat> {
     const p = norm(path);
+    const open = this.files.get(p);
+    if (open?.dirty) await open.sync(true);
     const hit = this.attrs.get(p);
-    if (hit && Date.now() - hit.at < this.opts.attrCacheMs) return hit.stat;
+    if (hit && Date.now() - hit.at < this.opts.attrCacheMs) return open ? { ...hit.stat, size: open.size } : hit.stat;
     const r = await this.one({ op: "stat", path: p });
     return this.remember(p, r.stat!);
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
     const p = norm(path);
+    // Files created or grown here show in the listing with their sizes.
+    await Promise.all([...this.files.values()].filter((f) => f.dirty && !f.unlinked && parentOf(f.path) === p).map((f) => f.sync(true)));
     const r = await this.one({ op: "readdir", path: p });
-    return (r.entries ?? []).map((e) => {
+    this.sawDir(p);
+    return (r.entries ?? []).filter((e) => !e.name.startsWith(HIDDEN_PREFIX)).map((e) => {
       if (e.stat) this.remember(p ? `${p}/${e.name}` : e.name, e.stat);
       return { name: e.name, type: e.type, ...(e.ino !== undefined ? { ino: e.ino } : {}) };
     });
@@ -289,238 +410,71 @@ export class RemoteService implements FileService {
     const p = norm(path);
     this.forget(p);
     await this.one({ op: "mkdir", path: p });
+    this.wrote = true;
+    this.sawDir(p);
   }
 
+  /** Removes a path; a file open here is renamed to a hidden name instead and removed at its last close. */
   async remove(path: string): Promise<void> {
     this.writable();
     const p = norm(path);
+    const open = this.files.get(p);
     this.forget(p);
-    await this.one({ op: "remove", path: p });
+    if (!open) return void (await this.one({ op: "remove", path: p }));
+    await open.sync(true);
+    const hidden = this.hiddenName(p);
+    await this.one({ op: "rename", from: p, to: hidden });
+    this.hide(open, hidden);
   }
 
   async rename(from: string, to: string): Promise<void> {
     this.writable();
     const f = norm(from), t = norm(to);
+    const moving = this.openUnder(f);
+    await Promise.all(moving.map((m) => m.sync(true)));
+    const over = this.files.get(t);
     this.forget(f);
     this.forget(t);
-    await this.one({ op: "rename", from: f, to: t });
+    if (over && !moving.includes(over) && f !== t) {
+      // A file open here is replaced: it lives on under a hidden name (both renames or neither).
+      await over.sync(true);
+      const hidden = this.hiddenName(t);
+      const rs = await this.batch([{ op: "rename", from: t, to: hidden }, { op: "rename", from: f, to: t }], [], true);
+      const bad = rs.find((r) => !r.ok && r.error.code !== "ECANCELED") ?? rs.find((r) => !r.ok);
+      if (bad && !bad.ok) throw fromWireError(bad.error, 500);
+      this.hide(over, hidden);
+    } else await this.one({ op: "rename", from: f, to: t });
+    for (const m of moving) {
+      this.files.delete(m.path);
+      m.path = t + m.path.slice(f.length);
+      this.files.set(m.path, m);
+    }
   }
 
   async setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void> {
     this.writable();
     const p = norm(path);
+    const open = this.files.get(p);
+    if (open?.dirty) await open.sync(true);
     this.forget(p);
-    await this.one({ op: "setTimes", path: p, ...(atimeNs !== undefined ? { atime: atimeNs.toString() } : {}), ...(mtimeNs !== undefined ? { mtime: mtimeNs.toString() } : {}) });
+    const r = await this.one({ op: "setTimes", path: p, ...(atimeNs !== undefined ? { atime: atimeNs.toString() } : {}), ...(mtimeNs !== undefined ? { mtime: mtimeNs.toString() } : {}) });
+    if (open && r.stat) open.adopt(r.stat);
   }
 
-  /** Flushes every open handle's pending writes (call before a process exits). */
+  /** Flushes every open file's pending writes (call before a process exits). */
   async flush(): Promise<void> {
-    await Promise.all([...this.open_].map((h) => h.sync()));
-  }
-
-  /** @internal */ _closed(h: RemoteHandle): void {
-    this.open_.delete(h);
-  }
-  /** @internal */ _one(op: WireOp, part?: Uint8Array) {
-    return this.one(op, part);
-  }
-  /** @internal */ _batch(ops: WireOp[], parts: Uint8Array[], atomic: boolean) {
-    return this.batch(ops, parts, atomic);
-  }
-  /** @internal */ get _opts() {
-    return this.opts;
-  }
-  /** @internal */ _remember(path: string, s: WireStat) {
-    return this.remember(path, s);
+    await Promise.all([...this.files.values()].map((f) => f.sync()));
   }
 }
 
-/** Files up to this size are mirrored whole in an open handle. */
-const FULL_CACHE_MAX = 64 << 20;
+/** Where a file removed while open lives until its last close; readdir does not list these. */
+export const HIDDEN_PREFIX = ".oanix-unlinked-";
 
 const norm = (p: string): string => p.split("/").filter((s) => s && s !== ".").join("/");
-
-type PendingOp = { kind: "write"; offset: number; chunks: Uint8Array[]; len: number; append: boolean } | { kind: "truncate"; size: number };
-
-class RemoteHandle implements FileHandle {
-  position = 0;
-  private svc: RemoteService;
-  private path: string;
-  private flags: OpenFlags;
-  private stat_: Stat;
-  /** Cached bytes [winOff, winOff + win.length); `full` when the window is the whole file. */
-  private win: Uint8Array;
-  private winLen: number;
-  private winOff = 0;
-  private full: boolean;
-  private size: number;
-  private pending: PendingOp[] = [];
-  private pendingBytes = 0;
-  private closed = false;
-  private flushing: Promise<void> | undefined;
-
-  constructor(svc: RemoteService, path: string, flags: OpenFlags, stat: Stat, data: Uint8Array | undefined, eof: boolean) {
-    this.svc = svc;
-    this.path = path;
-    this.flags = flags;
-    this.stat_ = stat;
-    this.size = stat.size;
-    this.win = data ? data.slice() : new Uint8Array(0);
-    this.winLen = this.win.length;
-    this.full = stat.type === "file" && (eof || stat.size === 0) && this.winLen === stat.size;
-  }
-
-  private live(): void {
-    if (this.closed) throw new FsError("EBADF", "handle is closed");
-  }
-
-  async read(length: number, offset?: number): Promise<Uint8Array> {
-    this.live();
-    if (this.flags.write && !this.flags.read && this.flags.read !== undefined) throw new FsError("EBADF", "handle is not open for reading");
-    if (this.stat_.type === "dir") throw new FsError("EISDIR", this.path);
-    const at = offset ?? this.position;
-    const end = Math.min(this.size, at + length);
-    let out: Uint8Array;
-    if (at >= end) out = new Uint8Array(0);
-    else if (this.full || (at >= this.winOff && end <= this.winOff + this.winLen)) {
-      out = this.win.slice(at - this.winOff, end - this.winOff);
-    } else {
-      // A miss: pending writes go first so the edge's answer includes them.
-      await this.sync();
-      const want = Math.min(MAX_READ, Math.max(end - at, this.svc._opts.readAhead));
-      const r = await this.svc._one({ op: "read", path: this.path, offset: at, length: want });
-      this.win = r.bytes ?? new Uint8Array(0);
-      this.winLen = this.win.length;
-      this.winOff = at;
-      if (r.eof) this.size = at + this.winLen;
-      out = this.win.slice(0, Math.max(0, Math.min(end, this.size) - at));
-    }
-    if (offset === undefined) this.position = at + out.length;
-    return out;
-  }
-
-  async write(data: Uint8Array, offset?: number): Promise<number> {
-    this.live();
-    if (!(this.flags.write || this.flags.append)) throw new FsError("EBADF", "handle is not open for writing");
-    const at = this.flags.append ? this.size : offset ?? this.position;
-    const bytes = data.slice();
-    const last = this.pending[this.pending.length - 1];
-    if (last?.kind === "write" && !last.append && !this.flags.append && last.offset + last.len === at && last.len + bytes.length <= INLINE_MAX * 64) {
-      last.chunks.push(bytes);
-      last.len += bytes.length;
-    } else this.pending.push({ kind: "write", offset: at, chunks: [bytes], len: bytes.length, append: !!this.flags.append });
-    this.pendingBytes += bytes.length;
-    this.applyLocal(at, bytes);
-    if (offset === undefined || this.flags.append) this.position = at + bytes.length;
-    if (this.pendingBytes >= this.svc._opts.writeBehind) await this.sync();
-    return bytes.length;
-  }
-
-  /** Keeps the cached window equal to what the edge will hold once pending ops are applied. */
-  private applyLocal(at: number, bytes: Uint8Array): void {
-    const end = at + bytes.length;
-    if (this.full && end > FULL_CACHE_MAX) {
-      // Too big to mirror: keep nothing cached; reads after this go to the edge (after a sync).
-      this.full = false;
-      this.win = new Uint8Array(0);
-      this.winLen = 0;
-      this.winOff = 0;
-    }
-    if (this.full) {
-      if (end > this.win.length) {
-        const grown = new Uint8Array(Math.max(end, this.win.length * 2, 4096));
-        grown.set(this.win.subarray(0, this.winLen));
-        this.win = grown;
-      }
-      this.win.set(bytes, at);
-      this.winLen = Math.max(this.winLen, end);
-    } else if (at < this.winOff + this.winLen && end > this.winOff) {
-      const a = Math.max(at, this.winOff), b = Math.min(end, this.winOff + this.winLen);
-      this.win.set(bytes.subarray(a - at, b - at), a - this.winOff);
-    }
-    this.size = Math.max(this.size, end);
-  }
-
-  async truncate(size: number): Promise<void> {
-    this.live();
-    if (!(this.flags.write || this.flags.append)) throw new FsError("EBADF", "handle is not open for writing");
-    this.pending.push({ kind: "truncate", size });
-    if (this.full) {
-      if (size > this.win.length) {
-        const w = new Uint8Array(size);
-        w.set(this.win.subarray(0, this.winLen));
-        this.win = w;
-      } else this.win.fill(0, Math.min(size, this.winLen), this.winLen);
-      this.winLen = size;
-    } else if (size < this.winOff + this.winLen) {
-      this.winLen = Math.max(0, size - this.winOff);
-    }
-    this.size = size;
-  }
-
-  /** The handle's view (close-to-open): the stat from open, with this handle's own changes. */
-  async stat(): Promise<Stat> {
-    this.live();
-    return { ...this.stat_, size: this.size };
-  }
-
-  /** Sends pending writes as one atomic batch; resolves once the edge acknowledged them. */
-  async sync(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (!this.pending.length) return;
-    const ops = this.pending.splice(0);
-    this.pendingBytes = 0;
-    this.flushing = (async () => {
-      const wire: WireOp[] = [];
-      const parts: Uint8Array[] = [];
-      for (const p of ops) {
-        if (p.kind === "truncate") wire.push({ op: "truncate", path: this.path, size: p.size });
-        else {
-          const body = p.chunks.length === 1 ? p.chunks[0]! : concat(p.chunks, p.len);
-          parts.push(body);
-          wire.push({ op: "write", path: this.path, offset: p.offset, data: parts.length - 1, ...(p.append ? { append: true } : {}) });
-        }
-      }
-      try {
-        const rs = await this.svc._batch(wire, parts, true);
-        const bad = rs.find((r) => !r.ok && r.error.code !== "ECANCELED") ?? rs.find((r) => !r.ok);
-        if (bad && !bad.ok) throw fromWireError(bad.error, 500);
-        this.svc.forget(this.path);
-        const lastStat = [...rs].reverse().find((r) => r.ok && r.stat);
-        if (lastStat?.ok && lastStat.stat) this.stat_ = this.svc._remember(this.path, lastStat.stat);
-      } catch (e) {
-        // Not acknowledged: keep the ops so a later sync/close can try again.
-        this.pending.unshift(...ops);
-        this.pendingBytes += ops.reduce((n, p) => n + (p.kind === "write" ? p.len : 0), 0);
-        throw e;
-      }
-    })();
-    try {
-      await this.flushing;
-    } finally {
-      this.flushing = undefined;
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.sync();
-    this.closed = true;
-    this.svc._closed(this);
-  }
-
-  async setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void> {
-    await this.sync();
-    await this.svc.setTimes(this.path, atimeNs, mtimeNs);
-  }
-}
-
-function concat(chunks: Uint8Array[], len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let at = 0;
-  for (const c of chunks) out.set(c, at), (at += c.length);
-  return out;
-}
+const parentOf = (p: string): string => p.slice(0, Math.max(0, p.lastIndexOf("/")));
+/** A random request id (Web Crypto exists in Node, browsers and workerd; typed here for every tsconfig). */
+const newRid = (): string => (globalThis as unknown as { crypto: { randomUUID(): string } }).crypto.randomUUID();
+const isNoWorkspace = (e: FsError): boolean => e.code === "ENOENT" && /no such workspace/.test(e.message);
 
 /**
  * The CLI's `http://…/w/NAME` mount source (synchronous, like the other sources). Without a signer

@@ -1,5 +1,6 @@
 // fd_*: reads, writes, seeks, stats and the fd table.
 import type { DirEntry } from "../types.ts";
+import { appendTo } from "../handle.ts";
 import { andThen } from "../types.ts";
 import type { Syscall, WasiCore } from "./core.ts";
 import { DOT, DOTDOT, enc, FILETYPE_OF, I64_MAX } from "./core.ts";
@@ -114,12 +115,7 @@ export function fdSyscalls(w: WasiCore): Record<string, Syscall> {
       }
       const f = w.file(fd, RIGHTS.FD_WRITE);
       const data = w.gather(iovs, n);
-      if (f.flags & FDFLAGS.APPEND) {
-        return andThen(f.handle.stat(), (st) => andThen(f.handle.write(data, st.size), (n) => {
-          f.handle.position = st.size + n;
-          return w.setU32(nwritten, n);
-        }));
-      }
+      if (f.flags & FDFLAGS.APPEND) return andThen(appendTo(f.handle, data), (n) => w.setU32(nwritten, n));
       return andThen(f.handle.write(data), (n) => w.setU32(nwritten, n));
     },
     fd_readdir: (fd: number, buf: number, len: number, cookie: bigint, used: number) => {
