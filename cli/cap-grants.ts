@@ -63,12 +63,22 @@ export function capGrants(a: CapArgs, env: Record<string, string | undefined> = 
   return { grants, secrets };
 }
 
-/** Mounts the granted capabilities in the run's namespace. */
-export function applyCaps(ns: Namespace, a: CapArgs): Granted {
+/**
+ * Mounts the granted capabilities in the run's namespace; with nostr, also the customer side of
+ * NIP-90 at /cap/nostr/jobs (agents/host/jobs-service.ts). `oanix run` has no wallet, so a job
+ * whose provider asks for payment answers EDQUOT (oanix serve's agents hire with its wallet).
+ */
+export async function applyCaps(ns: Namespace, a: CapArgs): Promise<Granted> {
   const { grants, secrets } = capGrants(a);
+  let granted: Granted;
   try {
-    return grantCaps(ns, grants, { secrets, resolve: nodeResolve, fetchFor: pinnedFetch });
+    granted = grantCaps(ns, grants, { secrets, resolve: nodeResolve, fetchFor: pinnedFetch });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  if (!grants.nostr) return granted;
+  const [{ JobsService }, { Peer, secretBytes }] = await Promise.all([import("../agents/host/jobs-service.ts"), import("../agents/host/nostr.ts")]);
+  const peer = new Peer(grants.nostr.relays, secretBytes(grants.nostr.secretKey));
+  ns.mount("/cap/nostr/jobs", new JobsService({ peer }));
+  return { budgets: granted.budgets, close: () => { granted.close(); peer.pool.destroy(); } };
 }

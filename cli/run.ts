@@ -165,7 +165,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const { ns, task } = await buildNamespace(mounts, a.agent ? `agent ${a.agent}: ` : "");
 
-  const caps = a.caps.caps.size ? (await import("./cap-grants.ts")).applyCaps(ns, a.caps) : undefined;
+  const caps = a.caps.caps.size ? await (await import("./cap-grants.ts")).applyCaps(ns, a.caps) : undefined;
   task?.setStatus("running");
   const options: SpawnOptions = {
     namespace: ns,

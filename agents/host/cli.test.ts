@@ -2,7 +2,7 @@
 // relay, feedback on stderr, the result on stdout, the documented exit statuses.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -140,5 +140,19 @@ describe("the marketplace commands", () => {
     const dear = await oanix(["job", "--relay", relay.url, "--kind", "5261", "--input", "one two three four five six", "--param", "parts=3", "--param", "kind=5060", "--timeout", "20"]);
     expect(dear.code).toBe(1);
     expect(dear.stderr).toMatch(/EDQUOT/);
+  });
+
+  it("oanix run --cap nostr mounts /cap/nostr/jobs: an agent hires a served agent with file operations", async () => {
+    await daemon(["serve", "--relay", relay.url, "--kind", `5071=${JOBCOUNT}`], /serving kinds 5071/);
+    const spec = join(dir, "hire-spec.json");
+    writeFileSync(spec, JSON.stringify({ input: [{ data: "alpha beta gamma", type: "text" }], params: { kind: "5071" } }));
+    const hire = join(ROOT, "agents/build/hire.wasm");
+    const r = await oanix(["run", hire, "--cap", `nostr=${relay.url}`, "--mount", `/task=task:${spec}`]);
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 0 });
+    expect(r.stderr).toMatch(/\/task\/result\.json: .*"content":"3 words"/);
+    // Not granted: no /cap/nostr at all, so the agent cannot hire.
+    const bare = await oanix(["run", hire, "--mount", `/task=task:${spec}`]);
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toMatch(/hire: .*ENOENT|hire: .*no such/i);
   });
 });

@@ -124,7 +124,7 @@ describe("paid jobs", () => {
     await crashing.start();
     const c = newPeer(relay.url);
     const w = connect(ledger.account("frank", [relay.url], 5000));
-    const job = await submitJob(c, { kind: 5101, inputs: [{ data: "paid once only", type: "text" }], bid: 700 }, { timeoutMs: 30_000, wallet: w, budget: 5000 });
+    const job = await submitJob(c, { kind: 5101, inputs: [{ data: "paid once only", type: "text" }], bid: 700 }, { timeoutMs: 50_000, wallet: w, budget: 5000 });
     // Paid, then running (spinning) when the provider dies.
     await collect(c, { "#e": [job.id] }, (es) => es.filter((e) => status(e) === "processing").length > 0, 10_000);
     crashing.stop();
@@ -143,5 +143,5 @@ describe("paid jobs", () => {
       restarted.stop();
       c.close();
     }
-  });
+  }, 60_000); // two providers, a wallet and a relay on a shared 2-core machine
 });

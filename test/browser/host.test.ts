@@ -28,6 +28,8 @@ declare const oanix: () => typeof import("../../browser/host.ts");
 
 const DEMO_TASK = { "/task": { "spec.json": JSON.stringify({ kind: "wordcount", root: "/workspace", top: 3 }) } };
 
+const MISSING_WORKER = "/no-such-worker.js";
+
 describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
   beforeAll(async () => {
     lab = await startLab();
@@ -183,14 +185,13 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
     expect(bad[1]).toMatch(/invalid wasm module/);
     expect(bad[2]).toMatch(/fallback is not built/);
     expect(bad[3]).toMatch(/the OANIX runtime worker failed: .*no-such-worker\.js/);
-    // The missing worker script was an expected 404: take it off the list the last test checks.
-    const expected = w.problems.filter((p) => p.includes("/no-such-worker.js"));
-    expect(expected.length).toBeGreaterThan(0);
-    w.problems.splice(0, w.problems.length, ...w.problems.filter((p) => !expected.includes(p)));
+    // The missing worker script is an expected 404 (its "request failed" may arrive later still):
+    // the last test leaves it out.
+    expect(w.problems.some((p) => p.includes(MISSING_WORKER))).toBe(true);
   });
 
   it("leaves nothing in the browser console", async () => {
     await w.page.screenshot({ path: join(OUT, "library.png"), fullPage: true });
-    expect(w.problems).toEqual([]);
+    expect(w.problems.filter((p) => !p.includes(MISSING_WORKER))).toEqual([]);
   });
 });
