@@ -1,5 +1,6 @@
 // The bench peer: @nostr-relay/core with its SQLite event repository, on a loopback WebSocket.
-// Runs under the system Node (/usr/bin/node, v20) because better-sqlite3 is built for it.
+// Runs under the system Node (/usr/bin/node, v20) because better-sqlite3 is built for it. The
+// peer is an optional dependency: where its native addon cannot be built, npm ci goes on without it.
 //   /usr/bin/node bench/relay-peer.mjs <port> <sqlite file>
 // Prints "READY <port>" when listening. A line "VERIFY <n>" on stdin makes it measure its own
 // event verifier (@nostr-relay/common EventUtils.validate: sha256 id + @noble/curves schnorr) on n
