@@ -114,8 +114,8 @@ describe("paid jobs", () => {
     c.close();
   });
 
-  // Known failure, left open in issue 10: the restarted provider publishes the result (its log says
-  // so) but the customer's live subscription does not receive it; fails most runs on main.
+  // Known failure, left open in issue 10: the restarted provider asks for payment again (a second
+  // payment-required) instead of reusing the paid invoice, and the result comes late or never.
   it.skip("a paid job picked up after a restart is not charged twice", async () => {
     const sk = generateSecretKey();
     const payTo = connect(ledger.account("frank-provider", [relay.url], 0));
