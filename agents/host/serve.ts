@@ -119,8 +119,14 @@ export class Provider {
     const since = now();
     // Deletions first, so a request and its cancellation picked up together are seen in order.
     this.#subs.push(await this.#peer.subscribe({ kinds: [DELETION], since: since - this.#o.pickupWindowS }, (e) => this.#onDeletion(e)));
-    this.#subs.push(await this.#peer.subscribe({ kinds: this.kinds, since }, (e) => this.#handleSafely(e)));
+    // Live requests wait until pickup has read what the relay holds (answers, invoices asked before
+    // a restart): a request of this very second arrives both ways and must meet that knowledge.
+    const early: Event[] = [];
+    let live = false;
+    this.#subs.push(await this.#peer.subscribe({ kinds: this.kinds, since }, (e) => (live ? this.#handleSafely(e) : early.push(e))));
     await this.#pickUp(since);
+    live = true;
+    for (const e of early) this.#handleSafely(e);
     this.#log(`serving kinds ${this.kinds.join(", ")} as ${this.pubkey} on ${this.#o.relays.join(", ")}`);
   }
 
@@ -152,6 +158,8 @@ export class Provider {
           this.#invoices.set(ref, { invoice: amount[2], amount: Number(amount[1]) });
       }
     }
+    // Answered requests are remembered, so the same request arriving live is not answered again.
+    for (const e of reqs) if (answered.has(e.id)) this.#remember(e);
     const todo = reqs.filter((e) => !answered.has(e.id)).sort((a, b) => a.created_at - b.created_at);
     if (todo.length) this.#log(`picking up ${todo.length} unanswered request(s)`);
     for (const e of todo) this.#handleSafely(e);
