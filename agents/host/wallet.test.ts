@@ -133,7 +133,7 @@ describe("paid jobs", () => {
     expect(ledger.balances()).toMatchObject({ frank: 4300, "frank-provider": 700 });
     const restarted = new Provider({
       relays: [relay.url], secretKey: sk, programs: new Map([[5101, await agent("jobcount")]]),
-      price: 700, wallet: payTo, paymentPollMs: 100, log: (l) => console.error("P2", l),
+      price: 700, wallet: payTo, paymentPollMs: 100,
     });
     await restarted.start();
     try {
