@@ -37,6 +37,7 @@ import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Li
 import { RelayState, type Attachment } from "./state.ts";
 import { EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
+import { isObjectWithId, refusalFor, refusalForOversized, type Refusal } from "./replies.ts";
 
 export interface RelayEnv {
   /** JSON object of RelayConfig fields overriding the defaults (e.g. from `wrangler dev --var`). */
@@ -219,7 +220,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     if (!conn) return;
     if (typeof message !== "string") return this.notice(conn, "invalid: binary messages are not supported; send JSON text");
     if (message.length > this.cfg.maxMessageLength || (message.length * 3 > this.cfg.maxMessageLength && encoder.encode(message).length > this.cfg.maxMessageLength))
-      return this.tooLarge(conn, message);
+      return this.refuse(conn, refusalForOversized(message), `invalid: message is larger than ${this.cfg.maxMessageLength} bytes`);
     // Rate limits come before parsing and verification: a flood is refused at the cost of a counter.
     const limited = this.overRate(conn);
     if (limited !== null) return this.rateLimited(conn, message, limited);
@@ -322,23 +323,14 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     this.send(conn, JSON.stringify(["CLOSED", sub, text]));
   }
 
-  /**
-   * An oversized message is not parsed, but an EVENT still gets its OK: inside JSON strings quotes
-   * are escaped, so the first `"id":"<hex>"` of an EVENT message is the event's id key.
-   */
-  private tooLarge(conn: Conn, message: string): void {
-    const text = `invalid: message is larger than ${this.cfg.maxMessageLength} bytes`;
-    if (/^\s*\[\s*"EVENT"\s*,/.test(message)) {
-      const m = /"id"\s*:\s*"([0-9a-f]{64})"/.exec(message);
-      if (m) return this.ok(conn, m[1]!, false, text);
-    }
+  /** Sends a refusal in the shape the message asked for (replies.ts decides which). */
+  private refuse(conn: Conn, r: Refusal, text: string): void {
+    if (r.verb === "OK") return this.ok(conn, r.id, false, text);
+    if (r.verb === "CLOSED") return this.closed(conn, r.sub, text);
     return this.notice(conn, text);
   }
 
-  /**
-   * The rate-limit answer fits the message: OK false for EVENT, CLOSED for REQ/COUNT, else NOTICE.
-   * A connection that keeps sending into a refusal is told so and closed (policy violation).
-   */
+  /** A connection that keeps sending into a refusal is told so and closed (policy violation). */
   private rateLimited(conn: Conn, message: string, text: string): void {
     const max = this.cfg.closeAfterRefusals;
     if (max > 0 && conn.refusals >= max) {
@@ -351,15 +343,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       this.drop(conn.ws);
       return;
     }
-    let msg: unknown;
-    try {
-      msg = JSON.parse(message);
-    } catch {
-      return this.notice(conn, text);
-    }
-    if (Array.isArray(msg) && msg[0] === "EVENT" && isObjectWithId(msg[1])) return this.ok(conn, msg[1].id, false, text);
-    if (Array.isArray(msg) && (msg[0] === "REQ" || msg[0] === "COUNT") && typeof msg[1] === "string") return this.closed(conn, msg[1], text);
-    return this.notice(conn, text);
+    this.refuse(conn, refusalFor(message), text);
   }
 
   // ---------------------------------------------------------------- EVENT
@@ -577,6 +561,11 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     return { registration: reg, publish: async (event) => this.publish(event) };
   }
 
+  /** Runs an edge agent's hook after the reply: a failing agent is logged, never fatal. */
+  private inBackground(reg: AgentRegistration, failure: string, call: () => unknown): void {
+    this.ctx.waitUntil(Promise.resolve().then(call).then(() => undefined, (err) => console.error(`relay: edge agent ${reg.agent} ${failure}`, err)));
+  }
+
   /** Hands an accepted job request to the edge agents registered for its kind. */
   private dispatchJob(job: NostrEvent): void {
     for (const reg of routeJob(job, this.state.agents(job.kind))) {
@@ -585,11 +574,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
         console.warn(`relay: no edge agent handler named ${reg.handler} in this bundle (agent ${reg.agent})`);
         continue;
       }
-      this.ctx.waitUntil(
-        Promise.resolve()
-          .then(() => h.onJob(job, this.jobContext(reg)))
-          .catch((err) => console.error(`relay: edge agent ${reg.agent} failed on job ${job.id}`, err)),
-      );
+      this.inBackground(reg, `failed on job ${job.id}`, () => h.onJob(job, this.jobContext(reg)));
     }
   }
 
@@ -613,11 +598,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
         const h = edgeAgentHandler(reg.handler);
         if (!h?.onCancel) continue;
         const onCancel = h.onCancel.bind(h);
-        this.ctx.waitUntil(
-          Promise.resolve()
-            .then(() => onCancel(job, deletion, this.jobContext(reg)))
-            .catch((err) => console.error(`relay: edge agent ${reg.agent} failed to cancel ${job.id}`, err)),
-        );
+        this.inBackground(reg, `failed to cancel ${job.id}`, () => onCancel(job, deletion, this.jobContext(reg)));
       }
     }
   }
@@ -710,7 +691,4 @@ function text(status: number, body: string, headers: Record<string, string> = {}
   return new Response(body, { status, headers: { ...CORS_HEADERS, "Content-Type": "text/plain; charset=utf-8", ...headers } });
 }
 
-function isObjectWithId(v: unknown): v is { id: string } {
-  return typeof v === "object" && v !== null && isHex64((v as { id?: unknown }).id);
-}
 
