@@ -8,7 +8,6 @@ import {
   checkEventShape,
   expirationOf,
   isEphemeral,
-  isHex64,
   isReplaceable,
   isAddressable,
   isProtected,
