@@ -11,6 +11,7 @@
 // process.ts  args, env, exit, print to stdout/stderr
 // clock.ts    nowMs, monotonicNs
 // log.ts      log(event, fields) -> /logs/events.jsonl
+// task.ts     readSpec: /task/spec.json as a JSON object
 // cap.ts      /cap/* helpers: httpFetch, llmComplete, nostrSign/Publish/Query, wsConnect
 // sys.ts      the raw layer (preopens, resolved paths, fd calls); import it as `* as sys`
 
@@ -23,4 +24,5 @@ export * from "./json";
 export * from "./process";
 export * from "./clock";
 export * from "./log";
+export * from "./task";
 export * from "./cap";

@@ -9,7 +9,7 @@
 // /task/result.json, {"content":"<the hired agent's content>"}.
 // Exit 2 for a spec it cannot use, 1 when hiring fails (the errno is on stderr).
 
-import { File, Json, eprintln, exit, lastError, parseJson, readText, stringify, writeText } from "../sdk";
+import { File, Json, eprintln, exit, lastError, parseJson, readSpec, readText, stringify, writeText } from "../sdk";
 
 function fail(code: i32, why: string): void {
   eprintln("hire: " + why);
@@ -17,12 +17,9 @@ function fail(code: i32, why: string): void {
 }
 
 function main(): void {
-  const text = readText("/task/spec.json");
-  if (text == null) return fail(2, lastError().toString());
-  const spec = parseJson(text!);
-  if (spec == null || !spec.isObject()) return fail(2, "/task/spec.json: not a JSON object");
-  const input = spec!.get("input");
-  const params = spec!.get("params");
+  const spec = readSpec("hire");
+  const input = spec.get("input");
+  const params = spec.get("params");
   if (input == null || !input.isArray() || params == null || !params.isObject()) return fail(2, "/task/spec.json: needs input and params");
   const parts = new Array<string>();
   for (let i = 0; i < input!.length; i++) {

@@ -9,7 +9,7 @@
 // Exit 2 with "jobcount: <reason>" on stderr for a spec it cannot use (missing, not JSON, no
 // input array, an unknown op); exit 1 when the result cannot be written.
 
-import { Json, eprintln, exit, lastError, parseJson, readText, stringify, writeText } from "../sdk";
+import { Json, eprintln, exit, lastError, readSpec, stringify, writeText } from "../sdk";
 
 function fail(code: i32, why: string): void {
   eprintln("jobcount: " + why);
@@ -38,11 +38,8 @@ function upper(s: string): string {
 }
 
 function main(): void {
-  const text = readText("/task/spec.json");
-  if (text == null) return fail(2, lastError().toString());
-  const spec = parseJson(text!);
-  if (spec == null || !spec.isObject()) return fail(2, "/task/spec.json: not a JSON object");
-  const input = spec!.get("input");
+  const spec = readSpec("jobcount");
+  const input = spec.get("input");
   if (input == null || !input.isArray()) return fail(2, "/task/spec.json: no input array");
   const parts = new Array<string>();
   for (let i = 0; i < input!.length; i++) {
@@ -51,7 +48,7 @@ function main(): void {
   }
   const joined = parts.join("\n");
 
-  const params = spec!.get("params");
+  const params = spec.get("params");
   const op = params != null && params.isObject() ? params!.getString("op", "count") : "count";
   let content: string;
   if (op == "count") content = countWords(joined).toString() + " words";

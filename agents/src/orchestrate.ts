@@ -9,7 +9,7 @@
 //   {"content":"<total> words","parts":[n1, n2, ...],"jobs":["id1", ...]}
 // Exit 2 for a spec it cannot use, 1 when a hire fails (the errno is on stderr).
 
-import { File, Json, eprintln, exit, lastError, parseJson, readText, stringify, writeText } from "../sdk";
+import { File, Json, eprintln, exit, lastError, parseJson, readSpec, readText, stringify, writeText } from "../sdk";
 
 function fail(code: i32, why: string): void {
   eprintln("orchestrate: " + why);
@@ -54,13 +54,10 @@ function post(kind: i32, text: string): string {
 }
 
 function main(): void {
-  const text = readText("/task/spec.json");
-  if (text == null) return fail(2, lastError().toString());
-  const spec = parseJson(text!);
-  if (spec == null || !spec.isObject()) return fail(2, "/task/spec.json: not a JSON object");
-  const input = spec!.get("input");
+  const spec = readSpec("orchestrate");
+  const input = spec.get("input");
   if (input == null || !input.isArray()) return fail(2, "/task/spec.json: no input array");
-  const params = spec!.get("params");
+  const params = spec.get("params");
   const parts = params != null && params.isObject() ? I32.parseInt(params!.getString("parts", "2")) : 2;
   const kind = params != null && params.isObject() ? I32.parseInt(params!.getString("kind", "5050")) : 5050;
   if (parts < 1 || parts > 16) return fail(2, "parts must be 1..16");
