@@ -1,7 +1,7 @@
 // What the relay answers to a message it will not process: pure functions over the raw text, so
 // the Durable Object only sends. NIP-01 wants the answer to fit the message: OK false for an
 // EVENT, CLOSED for a REQ or COUNT, NOTICE otherwise.
-import { isHex64 } from "./event.ts";
+import { isAddressable, isHex64, isReplaceable } from "./event.ts";
 
 export type Refusal = { verb: "OK"; id: string } | { verb: "CLOSED"; sub: string } | { verb: "NOTICE" };
 
@@ -33,4 +33,16 @@ export function refusalForOversized(message: string): Refusal {
     if (m) return { verb: "OK", id: m[1]! };
   }
   return { verb: "NOTICE" };
+}
+
+/** The OK of an event that storage did not take as new (store.ts's other outcomes). */
+export function storageReply(kind: number, status: "duplicate" | "superseded" | "deleted"): { ok: boolean; message: string } {
+  switch (status) {
+    case "duplicate":
+      return { ok: true, message: "duplicate: already have this event" };
+    case "superseded":
+      return { ok: false, message: `duplicate: a newer version of this ${isReplaceable(kind) ? "replaceable" : isAddressable(kind) ? "addressable" : ""} event is stored` };
+    case "deleted":
+      return { ok: false, message: "blocked: this event was deleted by its author" };
+  }
 }
