@@ -2,8 +2,11 @@
 // subscriptions matched the same way, COUNT, deletion, and refusals of malformed queries.
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { finalizeEvent, generateSecretKey, type Event } from "nostr-tools/pure";
 import { RawClient, nostrClient } from "./testing.ts";
+import type { EventStore } from "./store.ts";
+import type { NostrEvent } from "./event.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
 const relay = () => env.RELAY.getByName(`nip50-${crypto.randomUUID()}`);
@@ -81,5 +84,77 @@ describe("NIP-50 search", () => {
     expect((await c.req("e", { search: "ok", sort: "new" })).closed).toMatch(/^invalid: unsupported filter field "sort"/);
     c.send(["COUNT", "f", { search: "" }]);
     expect((await c.next((m) => m[0] === "CLOSED" && m[1] === "f"))[2]).toMatch(/^invalid: search needs/);
+  });
+
+  describe("the index is written in batches, off the reply path", () => {
+    const storeOf = (instance: unknown) => (instance as { store: EventStore }).store;
+    const indexed = (store: EventStore, word: string) => store.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events_fts WHERE events_fts MATCH ?", word).one().n;
+    const save = (store: EventStore, e: Event) => store.save(e as NostrEvent, JSON.stringify(e));
+
+    it("a stored event waits in fts_pending, and a search indexes what waits before it reads", async () => {
+      const stub = relay();
+      const sk = generateSecretKey();
+      const e = sign(sk, 1, "pending pelican note");
+      const r = await runInDurableObject(stub, (instance) => {
+        const store = storeOf(instance);
+        save(store, e);
+        const before = { pending: store.pendingIndex, indexed: indexed(store, "pelican") };
+        const found = store.query([{ search: ["pelican"] }], now(), 10).map((raw) => (JSON.parse(raw) as NostrEvent).id);
+        return { before, found, after: { pending: store.pendingIndex, indexed: indexed(store, "pelican") } };
+      });
+      expect(r).toEqual({ before: { pending: 1, indexed: 0 }, found: [e.id], after: { pending: 0, indexed: 1 } });
+    });
+
+    it("an event deleted or replaced before it was indexed never reaches the index", async () => {
+      const stub = relay();
+      const sk = generateSecretKey();
+      const note = sign(sk, 1, "ephemeral walrus thought");
+      const deletion = sign(sk, 5, "", { tags: [["e", note.id]] });
+      const v1 = sign(sk, 0, JSON.stringify({ name: "walrus one" }), { created_at: now() - 5 });
+      const v2 = sign(sk, 0, JSON.stringify({ name: "narwhal two" }));
+      const r = await runInDurableObject(stub, (instance) => {
+        const store = storeOf(instance);
+        for (const e of [note, deletion, v1, v2]) save(store, e);
+        const pending = store.pendingIndex;
+        store.indexPending();
+        const count = store.count([{ search: ["walrus"] }], now());
+        return { pending, walrus: indexed(store, "walrus"), narwhal: indexed(store, "narwhal"), count, left: store.pendingIndex };
+      });
+      expect(r).toEqual({ pending: 1, walrus: 0, narwhal: 1, count: 0, left: 0 });
+    });
+
+    it("pending events survive eviction and are found by the next search", async () => {
+      const stub = relay();
+      const e = sign(generateSecretKey(), 1, "a quokka survives eviction");
+      await runInDurableObject(stub, (instance) => void save(storeOf(instance), e));
+      await evictDurableObject(stub);
+      const c = await RawClient.open(stub);
+      expect((await c.req("q", { search: "quokka" })).events.map((x) => x.id)).toEqual([e.id]);
+      c.send(["COUNT", "n", { search: "quokka survives" }]);
+      expect((await c.next((m) => m[0] === "COUNT"))[2]).toEqual({ count: 1 });
+    });
+
+    it("a search right after OK finds the event; the background indexer empties the queue", async () => {
+      const stub = relay();
+      await stub.configure({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0 });
+      const c = await RawClient.open(stub);
+      const sk = generateSecretKey();
+      const events = Array.from({ length: 300 }, (_, i) => sign(sk, 1, `batch ${i} ${i % 2 ? "odd" : "even"} axolotl`, { created_at: now() - 300 + i }));
+      for (const e of events.slice(0, 299)) c.send(["EVENT", e]);
+      expect(await c.publish(events[299]!)).toEqual([true, ""]);
+      const found = await c.req("a", { search: "axolotl odd", limit: 500 });
+      expect(found.events.length).toBe(150);
+      c.send(["COUNT", "n", { search: "axolotl" }]);
+      expect((await c.next((m) => m[0] === "COUNT"))[2]).toEqual({ count: 300 });
+      const late = sign(sk, 1, "late capybara");
+      expect(await c.publish(late)).toEqual([true, ""]);
+      let pending = -1;
+      for (let i = 0; i < 100 && pending !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        pending = await runInDurableObject(stub, (instance) => storeOf(instance).pendingIndex);
+      }
+      expect(pending).toBe(0);
+      expect((await c.req("b", { search: "capybara" })).events.map((x) => x.id)).toEqual([late.id]);
+    });
   });
 });

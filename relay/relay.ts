@@ -18,7 +18,7 @@ import { BucketMap } from "./ratelimit.ts";
 import { checkRegistration, edgeAgentHandler, type AgentRegistration, type PublishResult } from "./nip90.ts";
 import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Limits } from "./nip77.ts";
 import { RelayState, type Attachment } from "./state.ts";
-import { EventStore } from "./store.ts";
+import { BackgroundIndexer, EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, storageReply, type Refusal } from "./replies.ts";
 import { Connections, type Conn } from "./conns.ts";
@@ -58,10 +58,12 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private jobs: JobRouter;
   private nextExpiry: number | null = null;
   private neg: Nip77Sessions;
+  private indexer: BackgroundIndexer;
 
   constructor(ctx: DurableObjectState, env: RelayEnv) {
     super(ctx, env);
     this.store = new EventStore(ctx.storage);
+    this.indexer = new BackgroundIndexer(this.store);
     this.state = new RelayState(ctx.storage.sql);
     this.buckets = new BucketMap(10_000, ctx.storage.sql);
     this.moderation = new Moderation(ctx.storage.sql);
@@ -300,6 +302,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       message: "",
       after: () => {
         this.conns.fanOut(e, raw);
+        this.indexer.poke();
         const cancelled = JobRouter.jobsAmong(saved.deleted);
         if (cancelled.length > 0) {
           this.conns.fanOutCancellation(e, cancelled);

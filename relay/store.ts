@@ -1,7 +1,13 @@
-// Event storage on the Durable Object's SQLite: events, a tag index for #x filters, NIP-09
-// tombstones, NIP-40 expiry. Everything here is synchronous (ctx.storage.sql), so one call is atomic
-// with respect to other messages. This class is the seam for sharding (see README): the relay only
-// talks to it through `save`, `query`, `count` and `expire`.
+// Event storage on the Durable Object's SQLite: events, a tag index for #x filters, the NIP-50
+// full-text index, NIP-09 tombstones, NIP-40 expiry. Everything here is synchronous
+// (ctx.storage.sql), so one call is atomic with respect to other messages. This class is the seam for
+// sharding (see README): the relay only talks to it through `save`, `messages`/`query`, `count`,
+// `negentropyItems`, `remove` and `expire`, and a storage shard (shard.ts) serves the same calls.
+//
+// The full-text index is written in batches, off the reply path: `save` only notes the event in
+// `fts_pending` (a one-integer row), and `indexPending` (run by the relay after replies, or by any
+// search before it reads) moves the pending events into FTS5. A search therefore always sees every
+// stored event, and an EVENT's commit does not carry the cost of the inverted index.
 import { dTag, expirationOf, isAddressable, isIndexedTag, isReplaceable, type NostrEvent } from "./event.ts";
 import { filterWhere, isEmptyFilter, type Filter } from "./filter.ts";
 import { ftsQuery, searchableText } from "./search.ts";
@@ -39,6 +45,8 @@ const SCHEMA = [
   // NIP-50: the searchable text of each event (search.ts), keyed by events.seq. Contentless: the
   // text is only tokenized, never stored twice.
   `CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(text, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2')`,
+  // Stored events whose searchable text is not yet in events_fts (see indexPending).
+  `CREATE TABLE IF NOT EXISTS fts_pending (seq INTEGER PRIMARY KEY)`,
   `CREATE TABLE IF NOT EXISTS deletions (
      target TEXT NOT NULL,
      pubkey TEXT NOT NULL,
@@ -57,10 +65,36 @@ export class EventStore {
   readonly sql: SqlStorage;
   readonly transaction: <T>(fn: () => T) => T;
 
+  /** Events waiting for the full-text index (rows of fts_pending). */
+  private pending: number;
+
   constructor(storage: DurableObjectStorage) {
     this.sql = storage.sql;
     this.transaction = (fn) => storage.transactionSync(fn);
     for (const stmt of SCHEMA) this.sql.exec(stmt);
+    this.pending = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM fts_pending").one().n;
+  }
+
+  /** How many stored events wait for the full-text index. */
+  get pendingIndex(): number {
+    return this.pending;
+  }
+
+  /**
+   * Moves up to `max` pending events into the full-text index, oldest first, in one transaction.
+   * Returns how many are still pending.
+   */
+  indexPending(max = Number.MAX_SAFE_INTEGER): number {
+    if (this.pending === 0) return 0;
+    this.transaction(() => {
+      const rows = this.sql.exec<{ seq: number; raw: string }>("SELECT p.seq, e.raw FROM fts_pending p JOIN events e ON e.seq = p.seq ORDER BY p.seq LIMIT ?", max).toArray();
+      for (const r of rows) this.sql.exec("INSERT INTO events_fts (rowid, text) VALUES (?, ?)", r.seq, searchableText(JSON.parse(r.raw) as NostrEvent));
+      const upto = rows.length === 0 ? null : rows[rows.length - 1]!.seq;
+      if (rows.length < max || upto === null) this.sql.exec("DELETE FROM fts_pending");
+      else this.sql.exec("DELETE FROM fts_pending WHERE seq <= ?", upto);
+    });
+    this.pending = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM fts_pending").one().n;
+    return this.pending;
   }
 
   /**
@@ -103,8 +137,10 @@ export class EventStore {
       for (const t of e.tags) {
         if (isIndexedTag(t)) this.sql.exec("INSERT INTO tags (ev, name, value, created_at) VALUES (?, ?, ?, ?)", seq, t[0]!, t[1]!, e.created_at);
       }
-      const text = searchableText(e);
-      if (text !== "") this.sql.exec("INSERT INTO events_fts (rowid, text) VALUES (?, ?)", seq, text);
+      if (searchableText(e) !== "") {
+        this.sql.exec("INSERT INTO fts_pending (seq) VALUES (?)", seq);
+        this.pending++;
+      }
       const deleted = e.kind === 5 ? this.applyDeletion(e) : [];
       return { status: "stored", deleted };
     });
@@ -171,7 +207,9 @@ export class EventStore {
 
   private removeSeq(seq: number): void {
     this.sql.exec("DELETE FROM tags WHERE ev = ?", seq);
-    this.sql.exec("DELETE FROM events_fts WHERE rowid = ?", seq);
+    // An event still pending was never indexed: dropping its pending row is enough.
+    if (this.pending > 0 && this.sql.exec("DELETE FROM fts_pending WHERE seq = ?", seq).rowsWritten > 0) this.pending--;
+    else this.sql.exec("DELETE FROM events_fts WHERE rowid = ?", seq);
     this.sql.exec("DELETE FROM events WHERE seq = ?", seq);
   }
 
@@ -191,6 +229,7 @@ export class EventStore {
    * JSON of each event.
    */
   query(filters: Filter[], now: number, defaultLimit: number): string[] {
+    if (filters.some((f) => f.search)) this.indexPending();
     type Row = { created_at: number; id: string; raw: string };
     const ranked = new Map<string, Row>();
     const rows = new Map<string, Row>();
@@ -263,6 +302,7 @@ export class EventStore {
    * SQLite allows only a few terms in one compound SELECT.
    */
   count(filters: Filter[], now: number): number {
+    if (filters.some((f) => f.search)) this.indexPending();
     const parts: string[] = [];
     const params: Array<string | number> = [];
     for (const f of filters) {
@@ -302,6 +342,46 @@ export class EventStore {
   }
 }
 
+/** Pending events indexed per turn by the background indexer (a few ms of work). */
+const INDEX_CHUNK = 128;
+/** How long a few pending events may wait for the background indexer, in ms. */
+const INDEX_DELAY_MS = 50;
+
+/**
+ * Runs `indexPending` in the object's background, after replies: soon once a chunk's worth waits,
+ * else within INDEX_DELAY_MS, a chunk per turn so that messages are not held behind a long run.
+ * Searches never wait for it (they index what is pending themselves).
+ */
+export class BackgroundIndexer {
+  private store: EventStore;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private soon = false;
+
+  constructor(store: EventStore) {
+    this.store = store;
+    this.poke();
+  }
+
+  /** Call after saving events. */
+  poke(): void {
+    const n = this.store.pendingIndex;
+    if (n === 0) return;
+    if (n >= INDEX_CHUNK && !this.soon) {
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.soon = true;
+      this.timer = setTimeout(() => this.run(), 0);
+    } else if (this.timer === null) {
+      this.timer = setTimeout(() => this.run(), INDEX_DELAY_MS);
+    }
+  }
+
+  private run(): void {
+    this.timer = null;
+    this.soon = false;
+    this.store.indexPending(INDEX_CHUNK);
+    this.poke();
+  }
+}
 
 /** Terms per compound SELECT: the Durable Object's SQLite refuses more than a handful. */
 const COMPOUND_TERMS = 4;
