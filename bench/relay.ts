@@ -48,7 +48,7 @@ const STEP_TIMEOUT = 120_000;
 
 
 const log = (...a: unknown[]) => console.error("[bench/relay]", ...a);
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
@@ -65,14 +65,14 @@ function freePort(): Promise<number> {
   });
 }
 
-function withTimeout<T>(p: Promise<T>, what: string, ms = STEP_TIMEOUT): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, what: string, ms = STEP_TIMEOUT): Promise<T> {
   let t: NodeJS.Timeout;
   return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(`${what}: timed out`)), ms)))]).finally(() => clearTimeout(t));
 }
 
 // ------------------------------------------------------------------ a minimal client
 
-class Client {
+export class Client {
   ws: WebSocket;
   private oks = new Map<string, (ok: boolean) => void>();
   private eoses = new Map<string, () => void>();
@@ -302,14 +302,14 @@ async function measureRelay(label: string, url: string, w: Workload): Promise<Re
 
 // ------------------------------------------------------------------ processes
 
-interface Peer {
+export interface Peer {
   url: string;
   child: ChildProcess;
   command(line: string, reply: string, ms?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
-async function startPeer(dir: string): Promise<Peer> {
+export async function startPeer(dir: string): Promise<Peer> {
   const port = await freePort();
   const child = spawn(SYSTEM_NODE, [join(ROOT, "bench/relay-peer.mjs"), String(port), join(dir, "peer.sqlite")], {
     cwd: ROOT,

@@ -1,7 +1,7 @@
 // The OANIX Worker: a small Hono app. Each concern adds its routes and exports its Durable Objects here.
 import { Hono } from "hono";
 import { FsError } from "../runtime/errors.ts";
-import { NostrRelay, handleRelayRequest } from "../relay/index.ts";
+import { NostrRelay, RelayStorageShard, handleRelayRequest } from "../relay/index.ts";
 // edge: workspaces, files, versions, grants, jobs, audit, task, logs, registry (edge/http/, edge/README.md).
 import { edgeApp, errorResponse } from "./http/app.ts";
 import { assets } from "./http/assets.ts";
@@ -29,6 +29,6 @@ app.get("/edge", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 // Anything else: the edge's JSON error shape, not a plain-text 404.
 app.notFound((c) => errorResponse(new FsError("ENOENT", `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
-export { NostrRelay };
+export { NostrRelay, RelayStorageShard }; // relay: the relay and its storage shards (RELAY_SHARDS)
 export { Workspace, Runner }; // edge: Durable Objects (wrangler.toml WORKSPACE, RUNNER)
 export default app;

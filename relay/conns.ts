@@ -8,6 +8,13 @@
 import { matchAny, type Filter } from "./filter.ts";
 import type { NostrEvent } from "./event.ts";
 import type { RelayState, Attachment } from "./state.ts";
+import type { Position } from "./shard.ts";
+
+/** An event fanned out while a sharded REQ waits for its stored events; sent after EOSE unless the query saw it. */
+export interface Buffered {
+  raw: string;
+  at?: Position & { shard: number };
+}
 
 export interface Conn {
   ws: WebSocket;
@@ -15,6 +22,12 @@ export interface Conn {
   subs: Map<string, Filter[]>;
   /** Messages refused for rate in a row (see RelayConfig.closeAfterRefusals). */
   refusals: number;
+  /** Sharded relay: messages waiting their turn (the connection's messages are handled in order). */
+  queue?: Array<string | ArrayBuffer>;
+  /** While set, replies are collected here instead of sent (a sharded EVENT group orders them). */
+  hold?: string[];
+  /** A sharded REQ waiting for the storage shards; matching events meanwhile are buffered. */
+  pending?: { filters: Filter[]; buffered: Buffered[] };
 }
 
 export class Connections {
@@ -127,6 +140,10 @@ export class Connections {
   // ---------------------------------------------------------------- replies
 
   send(conn: Conn, text: string): void {
+    if (conn.hold) {
+      conn.hold.push(text);
+      return;
+    }
     try {
       conn.ws.send(text);
     } catch {
@@ -150,12 +167,16 @@ export class Connections {
 
   // ---------------------------------------------------------------- fan-out
 
-  /** Sends a new event to every subscription (on any socket of this object) whose filters match it. */
-  fanOut(e: NostrEvent, raw: string): void {
+  /**
+   * Sends a new event to every subscription (on any socket of this object) whose filters match it.
+   * `at` is where a storage shard stored it (sharded relay; for REQs still waiting for their answer).
+   */
+  fanOut(e: NostrEvent, raw: string, at?: Buffered["at"]): void {
     for (const conn of this.byId.values()) {
       for (const [sub, filters] of conn.subs) {
         if (matchAny(filters, e)) this.send(conn, `["EVENT",${JSON.stringify(sub)},${raw}]`);
       }
+      if (conn.pending && matchAny(conn.pending.filters, e)) conn.pending.buffered.push(at ? { raw, at } : { raw });
     }
   }
 

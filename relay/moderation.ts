@@ -9,11 +9,21 @@ export interface Entry {
 }
 
 export type ListName = "banned_pubkeys" | "allowed_pubkeys" | "banned_events" | "blocked_ips";
+
+/** One change to a list (what a sharded relay passes to its other connection shards). */
+export interface ModerationChange {
+  list: ListName;
+  key: string;
+  /** null: removed from the list. */
+  reason: string | null;
+}
 const LISTS: ListName[] = ["banned_pubkeys", "allowed_pubkeys", "banned_events", "blocked_ips"];
 
 export class Moderation {
   private sql: SqlStorage;
   private lists = new Map<ListName, Map<string, string>>();
+  /** Told of every change made through add/remove (not of those applied with `apply`). */
+  onChange: ((c: ModerationChange) => void) | null = null;
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
@@ -23,6 +33,25 @@ export class Moderation {
   }
 
   add(list: ListName, key: string, reason: string): void {
+    this.put(list, key, reason);
+    this.onChange?.({ list, key, reason });
+  }
+
+  remove(list: ListName, key: string): boolean {
+    const had = this.delete(list, key);
+    this.onChange?.({ list, key, reason: null });
+    return had;
+  }
+
+  /** Changes made elsewhere (another connection shard), applied here without telling onChange. */
+  apply(changes: ModerationChange[]): void {
+    for (const c of changes) {
+      if (c.reason === null) this.delete(c.list, c.key);
+      else this.put(c.list, c.key, c.reason);
+    }
+  }
+
+  private put(list: ListName, key: string, reason: string): void {
     this.sql.exec(
       "INSERT INTO moderation (list, key, reason) VALUES (?, ?, ?) ON CONFLICT (list, key) DO UPDATE SET reason = excluded.reason",
       list,
@@ -32,7 +61,7 @@ export class Moderation {
     this.lists.get(list)!.set(key, reason);
   }
 
-  remove(list: ListName, key: string): boolean {
+  private delete(list: ListName, key: string): boolean {
     this.sql.exec("DELETE FROM moderation WHERE list = ? AND key = ?", list, key);
     return this.lists.get(list)!.delete(key);
   }

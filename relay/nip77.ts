@@ -60,8 +60,9 @@ export function advertiseNip77(info: Record<string, unknown>, lim: Nip77Limits):
   };
 }
 
-/** The stored events a session reconciles: (created_at, id) sorted, at most `max` of them. */
-export type ItemSource = (filter: Filter, max: number) => { timestamps: number[]; ids: string[] };
+/** The stored events a session reconciles: (created_at, id) sorted, at most `max` of them (from SQLite, or gathered from storage shards). */
+export type Items = { timestamps: number[]; ids: string[] };
+export type ItemSource = (filter: Filter, max: number) => Items | Promise<Items>;
 
 /** What the handler needs from the connection a message came on. */
 export interface NegConn {
@@ -87,8 +88,11 @@ export class Nip77Sessions {
     this.source = source;
   }
 
-  /** Handles one NEG-* message (already parsed as an array whose first element is the verb). */
-  handle(conn: NegConn, msg: unknown[], filterLimits: FilterLimits, now = Date.now()): void {
+  /**
+   * Handles one NEG-* message (already parsed as an array whose first element is the verb). A
+   * promise when a NEG-OPEN waits for its items from storage shards.
+   */
+  handle(conn: NegConn, msg: unknown[], filterLimits: FilterLimits, now = Date.now()): void | Promise<void> {
     const [verb, sub] = msg;
     if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_SUBID)
       return conn.send(JSON.stringify(["NOTICE", `invalid: ${verb} needs a subscription id of 1 to ${MAX_SUBID} characters`]));
@@ -113,7 +117,7 @@ export class Nip77Sessions {
     }
   }
 
-  private open(conn: NegConn, sub: string, msg: unknown[], filterLimits: FilterLimits, now: number, err: (t: string) => void): void {
+  private open(conn: NegConn, sub: string, msg: unknown[], filterLimits: FilterLimits, now: number, err: (t: string) => void): void | Promise<void> {
     this.close(conn.id, sub); // NIP-77: a NEG-OPEN for an open id first closes it
     this.sweep(now);
     if (msg.length !== 4 || typeof msg[3] !== "string")
@@ -130,6 +134,15 @@ export class Nip77Sessions {
     const unlimited: Filter = { ...filter };
     delete unlimited.limit;
     const items = this.source(unlimited, lim.negentropyMaxRecords + 1);
+    if (items instanceof Promise) return items.then((it) => this.start(conn, sub, it, msg[3] as string, now, err));
+    this.start(conn, sub, items, msg[3] as string, now, err);
+  }
+
+  private start(conn: NegConn, sub: string, items: Items, initial: string, now: number, err: (t: string) => void): void {
+    const lim = this.limits;
+    const open = this.byConn.get(conn.id);
+    if (open && open.size >= lim.negentropyMaxSessions)
+      return err(`blocked: more than ${lim.negentropyMaxSessions} open negentropy sessions; close one first`);
     const n = items.ids.length;
     if (n > lim.negentropyMaxRecords)
       return err(`blocked: the filter matches more than ${lim.negentropyMaxRecords} events; sync a narrower one (e.g. with since/until)`);
@@ -146,7 +159,7 @@ export class Nip77Sessions {
     if (!sessions) this.byConn.set(conn.id, (sessions = new Map()));
     sessions.set(sub, s);
     this.held += n;
-    this.answer(conn, sub, s, msg[3], err);
+    this.answer(conn, sub, s, initial, err);
   }
 
   private answer(conn: NegConn, sub: string, s: Session, hex: string, err: (t: string) => void): void {

@@ -19,9 +19,11 @@ const MAX_BODY = 64 * 1024;
 export interface Managed {
   moderation: Moderation;
   /** Removes a stored event (the ban itself is recorded by the caller). */
-  removeEvent(id: string): boolean;
+  removeEvent(id: string): boolean | Promise<boolean>;
   configure(patch: Partial<RelayConfig>): RelayConfig;
   info(): Record<string, unknown>;
+  /** Resolves once a call's changes have reached every part of the relay (a sharded relay's other objects). */
+  settle?(): Promise<void>;
 }
 
 /** Admin pubkeys from the ADMIN_PUBKEYS variable: hex keys separated by commas or spaces. */
@@ -72,7 +74,7 @@ const METHODS: Record<string, Handler> = {
   banevent: (p, r) => {
     const id = idParam(p);
     r.moderation.add("banned_events", id, reasonParam(p));
-    r.removeEvent(id);
+    void r.removeEvent(id); // a sharded relay's removal finishes in settle()
     return true;
   },
   // Lifts the ban (the event may be published again); what was removed stays removed.
@@ -159,7 +161,9 @@ export async function handleManagement(request: Request, admins: Set<string>, re
   const method = Object.hasOwn(METHODS, call.method) ? METHODS[call.method] : undefined;
   if (!method) return answer(400, { error: `unsupported method ${JSON.stringify(call.method).slice(0, 60)}` });
   try {
-    return answer(200, { result: method(params, relay) });
+    const result = method(params, relay);
+    await relay.settle?.();
+    return answer(200, { result });
   } catch (err) {
     if (err instanceof RpcError) return answer(400, { error: `invalid: ${err.message}` });
     throw err;

@@ -1,7 +1,13 @@
 // The relay Durable Object: hibernatable WebSockets speaking NIP-01 (EVENT/REQ/CLOSE/COUNT/AUTH) and
 // NIP-77, the NIP-11 document and NIP-86 management on the same URL, and RPC methods for the Worker
-// (edge agents, publishing, configuration). Message handling is synchronous from parse to reply
-// (verification and SQLite are both synchronous), so every message is handled atomically.
+// (edge agents, publishing, configuration).
+//
+// One object (the default): message handling is synchronous from parse to reply (verification and
+// SQLite are both synchronous), so every message is handled atomically.
+// A connection shard of a sharded relay (its name says so, see shards.ts): events are stored on
+// storage shards and queries asked of them (sharded.ts), so EVENT, REQ, COUNT and NEG-OPEN wait for
+// RPC; each connection's messages are then handled in order, one after the other, and consecutive
+// EVENTs of a connection as one group.
 //
 // Its parts: sockets and subscriptions in conns.ts, the acceptance rules in admission.ts, storage in
 // store.ts, NIP-90 hooks in jobs.ts, NIP-77 sessions in nip77.ts.
@@ -13,24 +19,37 @@ import { CORS_HEADERS, preflight } from "./cors.ts";
 import { Moderation } from "./moderation.ts";
 import { relayInfo } from "./nip11.ts";
 import { checkAuthEvent, relayUrlKey } from "./nip42.ts";
-import { handleManagement, isManagementRequest, parseAdmins } from "./nip86.ts";
+import { handleManagement, isManagementRequest, parseAdmins, type Managed } from "./nip86.ts";
 import { BucketMap } from "./ratelimit.ts";
-import { checkRegistration, edgeAgentHandler, type AgentRegistration, type PublishResult } from "./nip90.ts";
+import { checkRegistration, edgeAgentHandler, isJobRequest, type AgentRegistration, type PublishResult } from "./nip90.ts";
 import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Limits } from "./nip77.ts";
 import { RelayState, type Attachment } from "./state.ts";
 import { BackgroundIndexer, EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, storageReply, type Refusal } from "./replies.ts";
-import { Connections, type Conn } from "./conns.ts";
+import { Connections, type Buffered, type Conn } from "./conns.ts";
 import { JobRouter } from "./jobs.ts";
 import { refusal, type Gate } from "./admission.ts";
+import { parseConnShardName } from "./shards.ts";
+import { ShardRouter, type Delivery, type ShardMessage } from "./sharded.ts";
+import { seenBy, type Position, type RelayStorageShard } from "./shard.ts";
+import type { ModerationChange } from "./moderation.ts";
 
 export interface RelayEnv {
   /** JSON object of RelayConfig fields overriding the defaults (e.g. from `wrangler dev --var`). */
   RELAY_CONFIG?: string;
   /** NIP-86: hex pubkeys (comma or space separated) allowed to manage the relay. */
   ADMIN_PUBKEYS?: string;
+  /** Storage shards by author (read by the Worker, relay/http.ts); unset = one object. */
+  RELAY_SHARDS?: string;
+  /** This class's own namespace: connection shards reach each other through it. */
+  RELAY?: DurableObjectNamespace<NostrRelay>;
+  /** The storage shards (shard.ts), used when RELAY_SHARDS > 1. */
+  RELAY_STORAGE?: DurableObjectNamespace<RelayStorageShard>;
 }
+
+/** Most consecutive EVENTs of one connection handled as one group by a connection shard. */
+const MAX_GROUP = 256;
 
 /** An EVENT arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
 const BATCH_IDLE_MS = 2;
@@ -44,6 +63,9 @@ export const CLIENT_IP_HEADER = "CF-Connecting-IP";
 
 /** What ingest decided: the OK to send, and what runs once it is sent (fan-out, routing, expiry). */
 type Ingested = PublishResult & { after?: () => void };
+
+/** One message of a connection shard's EVENT group: replies held while it was checked, and the event if admitted. */
+type Slot = { held: string[]; event: NostrEvent | null };
 
 export class NostrRelay extends DurableObject<RelayEnv> {
   private store: EventStore;
@@ -59,6 +81,10 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private nextExpiry: number | null = null;
   private neg: Nip77Sessions;
   private indexer: BackgroundIndexer;
+  /** Set on a connection shard of a sharded relay; null for the single object. */
+  private router: ShardRouter | null;
+  /** Work a NIP-86 call started on other objects (sharded relay), awaited before it answers. */
+  private outbox: Array<Promise<unknown>> = [];
 
   constructor(ctx: DurableObjectState, env: RelayEnv) {
     super(ctx, env);
@@ -69,8 +95,11 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     this.moderation = new Moderation(ctx.storage.sql);
     this.admins = parseAdmins(env.ADMIN_PUBKEYS);
     this.verifier = defaultVerifier();
-    this.neg = new Nip77Sessions((f, max) => this.store.negentropyItems(f, nowSeconds(), max));
+    const layout = parseConnShardName(ctx.id.name);
+    const router = (this.router = layout ? new ShardRouter(env, layout) : null);
+    this.neg = new Nip77Sessions((f, max) => (router ?? this.store).negentropyItems(f, nowSeconds(), max));
     this.jobs = new JobRouter({ agents: (kind) => this.state.agents(kind), publish: (e) => this.publish(e), waitUntil: (p) => ctx.waitUntil(p) });
+    if (router) this.moderation.onChange = (c) => this.outbox.push(router.broadcast({ moderation: [c] }));
     this.cfg = this.loadConfig();
     this.conns = new Connections(this.state);
     this.conns.restore(ctx.getWebSockets());
@@ -141,9 +170,10 @@ export class NostrRelay extends DurableObject<RelayEnv> {
    * batch then share one SQLite commit (one fsync), and the replies of the batch are released
    * together once it is durable (output gate). Other messages (REQ, CLOSE, COUNT, AUTH) write
    * nothing worth sharing, so they are handled at once unless messages are already queued: order
-   * per socket is kept.
+   * per socket is kept. A connection shard queues per connection instead (see pump).
    */
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (this.router) return this.enqueue(ws, message);
     if (typeof message !== "string" || !EVENT_MESSAGE.test(message)) {
       if (this.inbox.length === 0) return this.handleMessage(ws, message);
       this.inbox.push({ ws, message });
@@ -170,44 +200,155 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private handleMessage(ws: WebSocket, message: string | ArrayBuffer): void {
     const conn = this.conns.of(ws);
     if (!conn) return;
+    const msg = this.parse(conn, message);
+    if (msg) void this.dispatch(conn, msg);
+  }
+
+  /** Size, rate and JSON checks of a message: the parsed message, or null after replying. */
+  private parse(conn: Conn, message: string | ArrayBuffer): unknown[] | null {
     const c = this.conns;
-    if (typeof message !== "string") return c.notice(conn, "invalid: binary messages are not supported; send JSON text");
+    if (typeof message !== "string") return c.notice(conn, "invalid: binary messages are not supported; send JSON text"), null;
     if (message.length > this.cfg.maxMessageLength || (message.length * 3 > this.cfg.maxMessageLength && encoder.encode(message).length > this.cfg.maxMessageLength))
-      return this.refuse(conn, refusalForOversized(message), `invalid: message is larger than ${this.cfg.maxMessageLength} bytes`);
+      return this.refuse(conn, refusalForOversized(message), `invalid: message is larger than ${this.cfg.maxMessageLength} bytes`), null;
     // Rate limits come before parsing and verification: a flood is refused at the cost of a counter.
     const limited = this.overRate(conn);
-    if (limited !== null) return this.rateLimited(conn, message, limited);
+    if (limited !== null) return this.rateLimited(conn, message, limited), null;
     let msg: unknown;
     try {
       msg = JSON.parse(message);
     } catch {
-      return c.notice(conn, "invalid: message is not valid JSON");
+      return c.notice(conn, "invalid: message is not valid JSON"), null;
     }
-    if (!Array.isArray(msg) || typeof msg[0] !== "string") return c.notice(conn, "invalid: a message must be a JSON array starting with a verb");
-    try {
-      switch (msg[0]) {
-        case "EVENT":
-          return this.onEvent(conn, msg);
-        case "REQ":
-          return this.onReq(conn, msg);
-        case "CLOSE":
-          return this.onClose(conn, msg);
-        case "COUNT":
-          return this.onCount(conn, msg);
-        case "AUTH":
-          return this.onAuth(conn, msg);
-        case "NEG-OPEN":
-        case "NEG-MSG":
-        case "NEG-CLOSE":
-          return this.neg.handle({ id: conn.att.id, mayRead: !this.cfg.authRead || conn.att.authed.length > 0, send: (t) => c.send(conn, t) }, msg, this.cfg);
-        default:
-          return c.notice(conn, `invalid: unknown message type ${JSON.stringify(msg[0]).slice(0, 40)}`);
-      }
-    } catch (err) {
+    if (!Array.isArray(msg) || typeof msg[0] !== "string") return c.notice(conn, "invalid: a message must be a JSON array starting with a verb"), null;
+    return msg;
+  }
+
+  /** Handles a parsed message; a promise on a connection shard while storage shards are asked. */
+  private dispatch(conn: Conn, msg: unknown[]): void | Promise<void> {
+    const failed = (err: unknown) => {
       console.error("relay: error handling message", err);
-      const id = msg[0] === "EVENT" && isObjectWithId(msg[1]) ? msg[1].id : undefined;
-      if (id) return c.ok(conn, id, false, "error: internal error, please retry");
-      return c.notice(conn, "error: internal error");
+      const sub = msg[1];
+      if (msg[0] === "EVENT" && isObjectWithId(sub)) return this.conns.ok(conn, sub.id, false, "error: internal error, please retry");
+      if ((msg[0] === "REQ" || msg[0] === "COUNT") && typeof sub === "string") return this.conns.closed(conn, sub, "error: internal error, please retry");
+      this.conns.notice(conn, "error: internal error");
+    };
+    try {
+      const done = this.route(conn, msg);
+      return done instanceof Promise ? done.catch(failed) : done;
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private route(conn: Conn, msg: unknown[]): void | Promise<void> {
+    switch (msg[0]) {
+      case "EVENT":
+        return this.router ? this.eventGroup(conn, [msg]) : this.onEvent(conn, msg);
+      case "REQ":
+        return this.onReq(conn, msg);
+      case "CLOSE":
+        return this.onClose(conn, msg);
+      case "COUNT":
+        return this.onCount(conn, msg);
+      case "AUTH":
+        return this.onAuth(conn, msg);
+      case "NEG-OPEN":
+      case "NEG-MSG":
+      case "NEG-CLOSE":
+        return this.neg.handle({ id: conn.att.id, mayRead: !this.cfg.authRead || conn.att.authed.length > 0, send: (t) => this.conns.send(conn, t) }, msg, this.cfg);
+      default:
+        return this.conns.notice(conn, `invalid: unknown message type ${JSON.stringify(msg[0]).slice(0, 40)}`);
+    }
+  }
+
+  // A connection shard's loop: each connection's messages in order, one at a time (a REQ must see
+  // the events its connection sent before it); consecutive EVENTs at the head of the queue form a
+  // group, stored with one RPC per storage shard and handed on with one per connection shard.
+
+  private enqueue(ws: WebSocket, message: string | ArrayBuffer): void {
+    const conn = this.conns.of(ws);
+    if (!conn) return;
+    const queue = (conn.queue ??= []);
+    queue.push(message);
+    if (queue.length === 1) void this.pump(conn, queue);
+  }
+
+  private async pump(conn: Conn, queue: Array<string | ArrayBuffer>): Promise<void> {
+    const isEvent = (m: string | ArrayBuffer | undefined) => typeof m === "string" && EVENT_MESSAGE.test(m);
+    while (queue.length > 0) {
+      let n = 1;
+      if (isEvent(queue[0])) while (n < queue.length && n < MAX_GROUP && isEvent(queue[n])) n++;
+      try {
+        if (isEvent(queue[0])) await this.eventGroup(conn, queue.slice(0, n) as string[]);
+        else {
+          const msg = this.parse(conn, queue[0]!);
+          if (msg) await this.dispatch(conn, msg);
+        }
+      } catch (err) {
+        console.error("relay: error handling messages", err);
+      }
+      queue.splice(0, n);
+    }
+  }
+
+  /**
+   * A connection shard's EVENTs (raw, or already parsed): each is checked and admitted with its
+   * replies held, the admitted ones are stored and handed to the other connection shards, then
+   * the replies go out in message order, each OK followed by its local fan-out, as the single
+   * object would send them.
+   */
+  private async eventGroup(conn: Conn, messages: Array<string | unknown[]>): Promise<void> {
+    const slots: Slot[] = [];
+    const now = nowSeconds();
+    for (const m of messages) {
+      conn.hold = [];
+      const msg = typeof m === "string" ? this.parse(conn, m) : m;
+      let e = msg ? this.eventOf(conn, msg) : null;
+      if (e) {
+        const refused = refusal(this.gate, e, conn.att.authed, now);
+        if (refused !== null) this.conns.ok(conn, e.id, false, refused);
+        if (refused !== null) e = null;
+      }
+      slots.push({ held: conn.hold, event: e });
+    }
+    conn.hold = undefined;
+    const admitted = slots.flatMap((s) => (s.event ? [s.event] : []));
+    let results: Ingested[];
+    try {
+      results = admitted.length === 0 ? [] : await this.storeSharded(admitted);
+    } catch (err) {
+      console.error("relay: storage shards failed", err);
+      results = admitted.map(() => ({ ok: false, message: "error: storage is unavailable, please retry" }));
+    }
+    let k = 0;
+    for (const s of slots) {
+      for (const text of s.held) this.conns.send(conn, text);
+      if (!s.event) continue;
+      const r = results[k++]!;
+      this.conns.ok(conn, s.event.id, r.ok, r.message);
+      if (r.ok && r.after) r.after();
+    }
+  }
+
+  /** Messages from the other connection shards (the fan-out hop, shared settings, job hooks). */
+  shardCall(msg: ShardMessage): void {
+    if (!this.router) throw new Error("relay: shardCall on an object that is not a connection shard");
+    if ("deliver" in msg) {
+      for (const d of msg.deliver) {
+        const e = JSON.parse(d.raw) as NostrEvent;
+        this.conns.fanOut(e, d.raw, d.at);
+        if (d.cancels) this.conns.fanOutCancellation(e, d.cancels);
+      }
+    } else if ("config" in msg) {
+      this.state.putSetting("config", msg.config);
+      this.cfg = this.loadConfig();
+    } else if ("moderation" in msg) {
+      this.moderation.apply(msg.moderation);
+    } else if ("jobs" in msg) {
+      for (const { job, deletion } of msg.jobs) {
+        if (deletion) this.jobs.cancel(deletion, [job]);
+        else this.jobs.dispatch(job);
+      }
     }
   }
 
@@ -272,24 +413,29 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   // ---------------------------------------------------------------- EVENT
 
   private onEvent(conn: Conn, msg: unknown[]): void {
-    const raw = msg[1];
-    const invalid = msg.length !== 2 ? "EVENT takes exactly one event" : checkEventShape(raw);
-    if (invalid !== null) {
-      if (isObjectWithId(raw)) return this.conns.ok(conn, raw.id, false, `invalid: ${invalid}`);
-      return this.conns.notice(conn, `invalid: ${invalid}`);
-    }
-    const r = this.ingest(raw as NostrEvent, conn);
-    this.conns.ok(conn, (raw as NostrEvent).id, r.ok, r.message);
+    const e = this.eventOf(conn, msg);
+    if (!e) return;
+    const r = this.ingest(e, conn);
+    this.conns.ok(conn, e.id, r.ok, r.message);
     if (r.ok && r.after) r.after();
   }
 
+  /** The event of an EVENT message in its canonical form, or null after refusing its shape. */
+  private eventOf(conn: Conn, msg: unknown[]): NostrEvent | null {
+    const raw = msg[1];
+    const invalid = msg.length !== 2 ? "EVENT takes exactly one event" : checkEventShape(raw);
+    if (invalid === null) return canonicalEvent(raw as NostrEvent);
+    if (isObjectWithId(raw)) this.conns.ok(conn, raw.id, false, `invalid: ${invalid}`);
+    else this.conns.notice(conn, `invalid: ${invalid}`);
+    return null;
+  }
+
   /**
-   * The whole acceptance path for an event whose shape is valid: admission (verification and the
+   * The single object's acceptance path for a canonical event: admission (verification and the
    * relay's rules), then storage. `after` (fan-out, routing) runs once the OK has been sent.
    * `conn` is null for events published over RPC by code in the Worker (edge agents).
    */
-  private ingest(input: NostrEvent, conn: Conn | null): Ingested {
-    const e = canonicalEvent(input);
+  private ingest(e: NostrEvent, conn: Conn | null): Ingested {
     const refused = refusal(this.gate, e, conn ? conn.att.authed : null, nowSeconds());
     if (refused !== null) return { ok: false, message: refused };
     const raw = JSON.stringify(e);
@@ -301,17 +447,57 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       ok: true,
       message: "",
       after: () => {
-        this.conns.fanOut(e, raw);
+        this.afterStored(e, raw, JobRouter.jobsAmong(saved.deleted));
         this.indexer.poke();
-        const cancelled = JobRouter.jobsAmong(saved.deleted);
-        if (cancelled.length > 0) {
-          this.conns.fanOutCancellation(e, cancelled);
-          this.jobs.cancel(e, cancelled);
-        }
-        this.jobs.dispatch(e);
         if (exp !== null) this.scheduleExpiry(exp);
       },
     };
+  }
+
+  /**
+   * A connection shard's acceptance path for admitted events: stored on their authors' storage
+   * shards, then handed to every other connection shard before the OKs are sent (so an OK true
+   * means every subscriber of the relay has been sent the event, as with one object).
+   */
+  private async storeSharded(events: NostrEvent[]): Promise<Ingested[]> {
+    const router = this.router!;
+    const raws = events.map((e) => JSON.stringify(e));
+    const durable = events.flatMap((e, i) => (isEphemeral(e.kind) ? [] : [i]));
+    const saved = await router.save(
+      durable.map((i) => events[i]!),
+      durable.map((i) => raws[i]!),
+    );
+    const deliveries: Delivery[] = [];
+    let k = 0;
+    const results = events.map((e, i): Ingested => {
+      const raw = raws[i]!;
+      if (isEphemeral(e.kind)) {
+        deliveries.push({ raw });
+        return { ok: true, message: "", after: () => this.conns.fanOut(e, raw) };
+      }
+      const s = saved[k++]!;
+      if (s.status !== "stored") return storageReply(e.kind, s.status);
+      const at = { ...s.at!, shard: s.shard };
+      const cancels = JobRouter.jobsAmong(s.deleted);
+      deliveries.push(cancels.length > 0 ? { raw, at, cancels } : { raw, at });
+      return { ok: true, message: "", after: () => this.afterStored(e, raw, cancels, at) };
+    });
+    if (deliveries.length > 0) await router.broadcast({ deliver: deliveries });
+    return results;
+  }
+
+  /** After a stored event's OK: fan-out here, subscribers of cancelled jobs, edge agents. */
+  private afterStored(e: NostrEvent, raw: string, cancelled: NostrEvent[], at?: Position & { shard: number }): void {
+    this.conns.fanOut(e, raw, at);
+    if (cancelled.length > 0) this.conns.fanOutCancellation(e, cancelled);
+    if (this.router && !this.router.isRegistry) {
+      // Edge agents are registered on connection shard 0, which runs their hooks.
+      const jobs = [...cancelled.map((job) => ({ job, deletion: e })), ...(isJobRequest(e.kind) ? [{ job: e }] : [])];
+      if (jobs.length > 0) this.ctx.waitUntil(this.router.registry.shardCall({ jobs }).catch((err) => console.error("relay: job hooks on shard 0 failed", err)));
+      return;
+    }
+    if (cancelled.length > 0) this.jobs.cancel(e, cancelled);
+    this.jobs.dispatch(e);
   }
 
   // ---------------------------------------------------------------- REQ / CLOSE / COUNT
@@ -338,16 +524,42 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     return { sub, filters };
   }
 
-  private onReq(conn: Conn, msg: unknown[]): void {
+  private onReq(conn: Conn, msg: unknown[]): void | Promise<void> {
     const p = this.parseSubscription(conn, msg, "REQ");
     if (!p) return;
     if (!conn.subs.has(p.sub) && conn.subs.size >= this.cfg.maxSubscriptions) {
       return this.conns.closed(conn, p.sub, `rate-limited: more than ${this.cfg.maxSubscriptions} open subscriptions; close one first`);
     }
+    if (this.router) return this.reqSharded(conn, p.sub, p.filters);
     const sub = JSON.stringify(p.sub);
     for (const m of this.store.messages(p.filters, nowSeconds(), this.cfg.defaultLimit, `["EVENT",${sub},`)) this.conns.send(conn, m);
     this.conns.send(conn, `["EOSE",${sub}]`);
     this.conns.subscribe(conn, p.sub, p.filters);
+  }
+
+  /**
+   * A REQ on a connection shard. The old subscription of that id ends now; events fanned out while
+   * the storage shards answer are kept, and after EOSE those the query did not see (stored after the
+   * shard's mark, or ephemeral) are sent live: none is lost or sent twice.
+   */
+  private async reqSharded(conn: Conn, sub: string, filters: Filter[]): Promise<void> {
+    this.conns.unsubscribe(conn, sub);
+    const pending = (conn.pending = { filters, buffered: [] as Buffered[] });
+    let answer: Awaited<ReturnType<ShardRouter["query"]>>;
+    try {
+      answer = await this.router!.query(filters, nowSeconds(), this.cfg.defaultLimit);
+    } finally {
+      conn.pending = undefined;
+    }
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    const prefix = `["EVENT",${JSON.stringify(sub)},`;
+    for (const raw of answer.raws) this.conns.send(conn, prefix + raw + "]");
+    this.conns.send(conn, `["EOSE",${JSON.stringify(sub)}]`);
+    this.conns.subscribe(conn, sub, filters);
+    for (const b of pending.buffered) {
+      const mark = b.at && answer.marks.get(b.at.shard);
+      if (!mark || !seenBy(b.at!, mark)) this.conns.send(conn, prefix + b.raw + "]");
+    }
   }
 
   private onClose(conn: Conn, msg: unknown[]): void {
@@ -356,11 +568,12 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     this.conns.unsubscribe(conn, sub);
   }
 
-  private onCount(conn: Conn, msg: unknown[]): void {
+  private onCount(conn: Conn, msg: unknown[]): void | Promise<void> {
     const p = this.parseSubscription(conn, msg, "COUNT");
     if (!p) return;
-    const count = this.store.count(p.filters, nowSeconds());
-    this.conns.send(conn, JSON.stringify(["COUNT", p.sub, { count }]));
+    const reply = (count: number) => this.conns.send(conn, JSON.stringify(["COUNT", p.sub, { count }]));
+    if (this.router) return this.router.count(p.filters, nowSeconds()).then(reply);
+    reply(this.store.count(p.filters, nowSeconds()));
   }
 
   // ---------------------------------------------------------------- AUTH (NIP-42)
@@ -403,19 +616,27 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   // ---------------------------------------------------------------- RPC for the Worker
 
   /** Publishes a signed event as a client would (verified, stored, fanned out, routed). */
-  publish(event: NostrEvent): PublishResult {
+  publish(event: NostrEvent): PublishResult | Promise<PublishResult> {
     const shape = checkEventShape(event);
     if (shape !== null) return { ok: false, message: `invalid: ${shape}` };
-    const r = this.ingest(event, null);
-    if (r.ok && r.after) r.after();
-    return { ok: r.ok, message: r.message };
+    const e = canonicalEvent(event);
+    const done = (r: Ingested): PublishResult => {
+      if (r.ok && r.after) r.after();
+      return { ok: r.ok, message: r.message };
+    };
+    if (!this.router) return done(this.ingest(e, null));
+    const refused = refusal(this.gate, e, null, nowSeconds());
+    if (refused !== null) return { ok: false, message: refused };
+    return this.storeSharded([e]).then(([r]) => done(r!));
   }
 
   /**
    * Registers an edge-hosted agent for a job kind (see nip90.ts). Survives eviction. Answers
-   * `{ok:false, error}` for a bad registration rather than throwing across RPC.
+   * `{ok:false, error}` for a bad registration rather than throwing across RPC. (Sharded: kept by
+   * connection shard 0, which runs the hooks; the other shards pass these calls on.)
    */
-  registerAgent(reg: AgentRegistration): { ok: true } | { ok: false; error: string } {
+  registerAgent(reg: AgentRegistration): { ok: true } | { ok: false; error: string } | Promise<{ ok: true } | { ok: false; error: string }> {
+    if (this.router && !this.router.isRegistry) return this.router.registry.registerAgent(reg);
     const err = checkRegistration(reg);
     if (err !== null) return { ok: false, error: `registerAgent: ${err}` };
     const clean: AgentRegistration = { kind: reg.kind, agent: reg.agent, handler: reg.handler };
@@ -425,41 +646,71 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     return { ok: true };
   }
 
-  unregisterAgent(kind: number, agent: string): boolean {
+  unregisterAgent(kind: number, agent: string): boolean | Promise<boolean> {
+    if (this.router && !this.router.isRegistry) return this.router.registry.unregisterAgent(kind, agent);
     return this.state.deleteAgent(kind, agent);
   }
 
-  listAgents(kind?: number): AgentRegistration[] {
+  listAgents(kind?: number): AgentRegistration[] | Promise<AgentRegistration[]> {
+    if (this.router && !this.router.isRegistry) return this.router.registry.listAgents(kind);
     return this.state.agents(kind);
   }
 
   /** NIP-89: handler announcements (31990) declaring `kind`, plus the edge agents registered for it. */
-  providers(kind: number): { announcements: NostrEvent[]; edgeAgents: AgentRegistration[] } {
-    return { announcements: this.store.handlersFor(kind, nowSeconds()), edgeAgents: this.state.agents(kind) };
+  async providers(kind: number): Promise<{ announcements: NostrEvent[]; edgeAgents: AgentRegistration[] }> {
+    if (!this.router) return { announcements: this.store.handlersFor(kind, nowSeconds()), edgeAgents: this.state.agents(kind) };
+    const [found, edgeAgents] = await Promise.all([this.router.query(handlersFilter(kind), nowSeconds(), 500), this.listAgents(kind)]);
+    return { announcements: found.raws.map((raw) => JSON.parse(raw) as NostrEvent), edgeAgents };
   }
 
-  /** Changes configuration (persisted; merged over defaults and RELAY_CONFIG). Returns the result. */
-  configure(patch: Partial<RelayConfig & Nip77Limits>): RelayConfig {
+  /** Changes configuration (persisted; merged over defaults and RELAY_CONFIG; on every connection shard). Returns the result. */
+  configure(patch: Partial<RelayConfig & Nip77Limits>): RelayConfig | Promise<RelayConfig> {
+    const spread = this.applyConfig(patch);
+    return spread ? spread.then(() => this.cfg) : this.cfg;
+  }
+
+  /** Stores a config patch here; on a connection shard, also the promise of it reaching the others. */
+  private applyConfig(patch: Partial<RelayConfig & Nip77Limits>): Promise<void> | null {
     const stored = JSON.parse(this.state.getSetting("config") ?? "{}") as Record<string, unknown>;
-    this.state.putSetting("config", JSON.stringify({ ...stored, ...patch }));
+    const config = JSON.stringify({ ...stored, ...patch });
+    this.state.putSetting("config", config);
     this.cfg = this.loadConfig();
-    return this.cfg;
+    return this.router ? this.router.broadcast({ config }) : null;
   }
 
   info(): Record<string, unknown> {
     return advertiseNip77(relayInfo(this.cfg, { management: this.admins.size > 0 }), this.neg.limits);
   }
 
-  /** What NIP-86 calls act on. */
-  private managed() {
+  /** What NIP-86 calls act on. On a connection shard, their effects on other objects finish in settle(). */
+  private managed(): Managed {
+    const router = this.router;
+    if (!router) {
+      return { moderation: this.moderation, removeEvent: (id) => this.store.remove(id), configure: (patch) => this.configure(patch) as RelayConfig, info: () => this.info() };
+    }
     return {
       moderation: this.moderation,
-      removeEvent: (id: string) => this.store.remove(id),
-      configure: (patch: Partial<RelayConfig>) => this.configure(patch),
+      removeEvent: (id) => {
+        const removed = router.remove(id);
+        this.outbox.push(removed);
+        return removed;
+      },
+      configure: (patch) => {
+        this.outbox.push(this.applyConfig(patch)!);
+        return this.cfg;
+      },
       info: () => this.info(),
+      settle: async () => {
+        const work = this.outbox;
+        this.outbox = [];
+        await Promise.all(work);
+      },
     };
   }
 }
+
+/** NIP-89: the announcements (31990) of handlers for a job kind. */
+const handlersFilter = (kind: number): Filter[] => [{ kinds: [31990], tags: [["k", [String(kind)]]] }];
 
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body, { status, headers: { ...CORS_HEADERS, "Content-Type": "text/plain; charset=utf-8", ...headers } });

@@ -11,6 +11,7 @@
 import { dTag, expirationOf, isAddressable, isIndexedTag, isReplaceable, type NostrEvent } from "./event.ts";
 import { filterWhere, isEmptyFilter, type Filter } from "./filter.ts";
 import { ftsQuery, searchableText } from "./search.ts";
+import { mergeQuery, type Row } from "./shards.ts";
 
 export type SaveResult =
   | { status: "stored"; deleted: NostrEvent[] }
@@ -229,36 +230,34 @@ export class EventStore {
    * JSON of each event.
    */
   query(filters: Filter[], now: number, defaultLimit: number): string[] {
+    return mergeQuery(filters, [this.rows(filters, now, defaultLimit)], defaultLimit);
+  }
+
+  /**
+   * Per filter, the matching stored events in that filter's order (newest first, or best rank first
+   * for a search), limited: what a storage shard answers, merged by shards.ts's mergeQuery.
+   */
+  rows(filters: Filter[], now: number, defaultLimit: number): Row[][] {
     if (filters.some((f) => f.search)) this.indexPending();
-    type Row = { created_at: number; id: string; raw: string };
-    const ranked = new Map<string, Row>();
-    const rows = new Map<string, Row>();
-    for (const f of filters) {
+    return filters.map((f) => {
       const limit = f.limit ?? defaultLimit;
-      if (limit === 0 || isEmptyFilter(f)) continue;
+      if (limit === 0 || isEmptyFilter(f)) return [];
       const w = filterWhere(f, now);
       if (f.search) {
-        const cur = this.sql.exec<Row>(
-          `SELECT e.created_at, e.id, e.raw FROM events_fts JOIN events e ON e.seq = events_fts.rowid
-           WHERE events_fts MATCH ? AND ${w.sql} ORDER BY events_fts.rank, e.created_at DESC, e.id ASC LIMIT ?`,
-          ftsQuery(f.search),
-          ...w.params,
-          limit,
-        );
-        for (const r of cur) if (!ranked.has(r.id)) ranked.set(r.id, r);
-        continue;
+        return this.sql
+          .exec<{ created_at: number; id: string; raw: string; rank: number }>(
+            `SELECT e.created_at, e.id, e.raw, events_fts.rank AS rank FROM events_fts JOIN events e ON e.seq = events_fts.rowid
+             WHERE events_fts MATCH ? AND ${w.sql} ORDER BY events_fts.rank, e.created_at DESC, e.id ASC LIMIT ?`,
+            ftsQuery(f.search),
+            ...w.params,
+            limit,
+          )
+          .toArray();
       }
-      const cur = this.sql.exec<Row>(
-        `SELECT e.created_at, e.id, e.raw FROM events e WHERE ${w.sql} ORDER BY e.created_at DESC, e.id ASC LIMIT ?`,
-        ...w.params,
-        limit,
-      );
-      for (const r of cur) rows.set(r.id, r);
-    }
-    const list = [...rows.values()];
-    if (filters.length > 1) list.sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    if (ranked.size === 0) return list.map((r) => r.raw);
-    return [...ranked.values(), ...list.filter((r) => !ranked.has(r.id))].map((r) => r.raw);
+      return this.sql
+        .exec<{ created_at: number; id: string; raw: string }>(`SELECT e.created_at, e.id, e.raw FROM events e WHERE ${w.sql} ORDER BY e.created_at DESC, e.id ASC LIMIT ?`, ...w.params, limit)
+        .toArray();
+    });
   }
 
   /**

@@ -129,6 +129,11 @@ export class RawClient {
     return [...this.queue];
   }
 
+  /** Forgets the messages that arrived and were not consumed. */
+  drain(): void {
+    this.queue.length = 0;
+  }
+
   async publish(event: { id: string }): Promise<[boolean, string]> {
     this.send(["EVENT", event]);
     const m = await this.next((m) => m[0] === "OK" && m[1] === event.id);

@@ -8,6 +8,7 @@ declare namespace Cloudflare {
   }
   interface Env extends Omit<import("../env.ts").Env, never> {
     RELAY: DurableObjectNamespace<import("../../relay/relay.ts").NostrRelay>;
+    RELAY_STORAGE: DurableObjectNamespace<import("../../relay/shard.ts").RelayStorageShard>;
   }
 }
 

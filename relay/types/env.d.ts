@@ -5,6 +5,7 @@
 declare namespace Cloudflare {
   interface Env {
     RELAY: DurableObjectNamespace<import("../relay.ts").NostrRelay>;
+    RELAY_STORAGE: DurableObjectNamespace<import("../shard.ts").RelayStorageShard>;
   }
 }
 
