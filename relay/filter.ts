@@ -161,3 +161,37 @@ export function filterWhere(f: Filter, now: number): SqlQuery {
   }
   return { sql: where.join(" AND "), params };
 }
+
+export interface Subscription {
+  sub: string;
+  filters: Filter[];
+}
+
+/** The limits a REQ or COUNT is checked against (RelayConfig has them all). */
+export interface SubscriptionLimits extends FilterLimits {
+  maxSubidLength: number;
+  maxFilters: number;
+  authRead: boolean;
+}
+
+/**
+ * Checks the subscription id and filters of a REQ or COUNT (`["REQ", sub, filter…]`). The answer
+ * to a bad one: a NOTICE when there is no id to close, else CLOSED for that id.
+ */
+export function parseSubscription(msg: unknown[], verb: string, lim: SubscriptionLimits, authed: boolean): Subscription | { notice: string } | { closed: string; text: string } {
+  const sub = msg[1];
+  if (typeof sub !== "string") return { notice: `invalid: ${verb} needs a subscription id string` };
+  const refuse = (text: string) => ({ closed: sub, text });
+  if (sub.length === 0 || sub.length > lim.maxSubidLength) return refuse(`invalid: subscription id must be 1 to ${lim.maxSubidLength} characters`);
+  if (lim.authRead && !authed) return refuse("auth-required: this relay only serves authenticated clients");
+  const rawFilters = msg.slice(2);
+  if (rawFilters.length === 0) return refuse(`invalid: ${verb} needs at least one filter`);
+  if (rawFilters.length > lim.maxFilters) return refuse(`invalid: more than ${lim.maxFilters} filters`);
+  const filters: Filter[] = [];
+  for (const rf of rawFilters) {
+    const f = parseFilter(rf, lim);
+    if (typeof f === "string") return refuse(`invalid: ${f}`);
+    filters.push(f);
+  }
+  return { sub, filters };
+}

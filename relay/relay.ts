@@ -13,7 +13,7 @@
 // store.ts, NIP-90 hooks in jobs.ts, NIP-77 sessions in nip77.ts.
 import { DurableObject } from "cloudflare:workers";
 import { canonicalEvent, checkEventShape, expirationOf, isEphemeral, type NostrEvent } from "./event.ts";
-import { parseFilter, type Filter } from "./filter.ts";
+import { parseSubscription, type Filter, type Subscription } from "./filter.ts";
 import { DEFAULT_CONFIG, mergeConfig, type RelayConfig } from "./config.ts";
 import { CORS_HEADERS, preflight } from "./cors.ts";
 import { Moderation } from "./moderation.ts";
@@ -27,13 +27,13 @@ import { RelayState, type Attachment } from "./state.ts";
 import { BackgroundIndexer, EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, storageReply, type Refusal } from "./replies.ts";
-import { Connections, type Buffered, type Conn } from "./conns.ts";
+import { Connections, type Conn } from "./conns.ts";
 import { JobRouter } from "./jobs.ts";
 import { refusal, type Gate } from "./admission.ts";
 import { parseConnShardName } from "./shards.ts";
-import { ShardRouter, type Delivery, type ShardMessage } from "./sharded.ts";
-import { seenBy, type Position, type RelayStorageShard } from "./shard.ts";
-import type { ModerationChange } from "./moderation.ts";
+import { ShardRouter, type ShardMessage } from "./sharded.ts";
+import type { Position, RelayStorageShard } from "./shard.ts";
+import { ShardFront, type FrontHost, type Ingested } from "./front.ts";
 
 export interface RelayEnv {
   /** JSON object of RelayConfig fields overriding the defaults (e.g. from `wrangler dev --var`). */
@@ -48,8 +48,7 @@ export interface RelayEnv {
   RELAY_STORAGE?: DurableObjectNamespace<RelayStorageShard>;
 }
 
-/** Most consecutive EVENTs of one connection handled as one group by a connection shard. */
-const MAX_GROUP = 256;
+
 
 /** An EVENT arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
 const BATCH_IDLE_MS = 2;
@@ -60,12 +59,6 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** The client address Cloudflare puts on every request; absent for requests made inside the Worker. */
 export const CLIENT_IP_HEADER = "CF-Connecting-IP";
-
-/** What ingest decided: the OK to send, and what runs once it is sent (fan-out, routing, expiry). */
-type Ingested = PublishResult & { after?: () => void };
-
-/** One message of a connection shard's EVENT group: replies held while it was checked, and the event if admitted. */
-type Slot = { held: string[]; event: NostrEvent | null };
 
 export class NostrRelay extends DurableObject<RelayEnv> {
   private store: EventStore;
@@ -81,7 +74,8 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private nextExpiry: number | null = null;
   private neg: Nip77Sessions;
   private indexer: BackgroundIndexer;
-  /** Set on a connection shard of a sharded relay; null for the single object. */
+  /** Set on a connection shard of a sharded relay (front.ts); null for the single object. */
+  private front: ShardFront | null;
   private router: ShardRouter | null;
   /** Work a NIP-86 call started on other objects (sharded relay), awaited before it answers. */
   private outbox: Array<Promise<unknown>> = [];
@@ -103,6 +97,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     this.cfg = this.loadConfig();
     this.conns = new Connections(this.state);
     this.conns.restore(ctx.getWebSockets());
+    this.front = router ? new ShardFront(this.frontHost(), router) : null;
   }
 
   private loadConfig(): RelayConfig {
@@ -123,6 +118,24 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     }
     this.neg.limits = neg;
     return cfg;
+  }
+
+  /** What the connection-shard front (front.ts) uses of this object. */
+  private frontHost(): FrontHost {
+    const relay = this;
+    return {
+      conns: this.conns,
+      get gate() {
+        return relay.gate;
+      },
+      get defaultLimit() {
+        return relay.cfg.defaultLimit;
+      },
+      parse: (conn, message) => this.parse(conn, message),
+      dispatch: (conn, msg) => this.dispatch(conn, msg),
+      eventOf: (conn, msg) => this.eventOf(conn, msg),
+      afterStored: (e, raw, cancelled, at) => this.afterStored(e, raw, cancelled, at),
+    };
   }
 
   private get gate(): Gate {
@@ -170,10 +183,13 @@ export class NostrRelay extends DurableObject<RelayEnv> {
    * batch then share one SQLite commit (one fsync), and the replies of the batch are released
    * together once it is durable (output gate). Other messages (REQ, CLOSE, COUNT, AUTH) write
    * nothing worth sharing, so they are handled at once unless messages are already queued: order
-   * per socket is kept. A connection shard queues per connection instead (see pump).
+   * per socket is kept. A connection shard queues per connection instead (front.ts).
    */
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (this.router) return this.enqueue(ws, message);
+    if (this.front) {
+      const conn = this.conns.of(ws);
+      return conn && this.front.enqueue(conn, message);
+    }
     if (typeof message !== "string" || !EVENT_MESSAGE.test(message)) {
       if (this.inbox.length === 0) return this.handleMessage(ws, message);
       this.inbox.push({ ws, message });
@@ -243,7 +259,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private route(conn: Conn, msg: unknown[]): void | Promise<void> {
     switch (msg[0]) {
       case "EVENT":
-        return this.router ? this.eventGroup(conn, [msg]) : this.onEvent(conn, msg);
+        return this.front ? this.front.events(conn, [msg]) : this.onEvent(conn, msg);
       case "REQ":
         return this.onReq(conn, msg);
       case "CLOSE":
@@ -261,85 +277,11 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     }
   }
 
-  // A connection shard's loop: each connection's messages in order, one at a time (a REQ must see
-  // the events its connection sent before it); consecutive EVENTs at the head of the queue form a
-  // group, stored with one RPC per storage shard and handed on with one per connection shard.
-
-  private enqueue(ws: WebSocket, message: string | ArrayBuffer): void {
-    const conn = this.conns.of(ws);
-    if (!conn) return;
-    const queue = (conn.queue ??= []);
-    queue.push(message);
-    if (queue.length === 1) void this.pump(conn, queue);
-  }
-
-  private async pump(conn: Conn, queue: Array<string | ArrayBuffer>): Promise<void> {
-    const isEvent = (m: string | ArrayBuffer | undefined) => typeof m === "string" && EVENT_MESSAGE.test(m);
-    while (queue.length > 0) {
-      let n = 1;
-      if (isEvent(queue[0])) while (n < queue.length && n < MAX_GROUP && isEvent(queue[n])) n++;
-      try {
-        if (isEvent(queue[0])) await this.eventGroup(conn, queue.slice(0, n) as string[]);
-        else {
-          const msg = this.parse(conn, queue[0]!);
-          if (msg) await this.dispatch(conn, msg);
-        }
-      } catch (err) {
-        console.error("relay: error handling messages", err);
-      }
-      queue.splice(0, n);
-    }
-  }
-
-  /**
-   * A connection shard's EVENTs (raw, or already parsed): each is checked and admitted with its
-   * replies held, the admitted ones are stored and handed to the other connection shards, then
-   * the replies go out in message order, each OK followed by its local fan-out, as the single
-   * object would send them.
-   */
-  private async eventGroup(conn: Conn, messages: Array<string | unknown[]>): Promise<void> {
-    const slots: Slot[] = [];
-    const now = nowSeconds();
-    for (const m of messages) {
-      conn.hold = [];
-      const msg = typeof m === "string" ? this.parse(conn, m) : m;
-      let e = msg ? this.eventOf(conn, msg) : null;
-      if (e) {
-        const refused = refusal(this.gate, e, conn.att.authed, now);
-        if (refused !== null) this.conns.ok(conn, e.id, false, refused);
-        if (refused !== null) e = null;
-      }
-      slots.push({ held: conn.hold, event: e });
-    }
-    conn.hold = undefined;
-    const admitted = slots.flatMap((s) => (s.event ? [s.event] : []));
-    let results: Ingested[];
-    try {
-      results = admitted.length === 0 ? [] : await this.storeSharded(admitted);
-    } catch (err) {
-      console.error("relay: storage shards failed", err);
-      results = admitted.map(() => ({ ok: false, message: "error: storage is unavailable, please retry" }));
-    }
-    let k = 0;
-    for (const s of slots) {
-      for (const text of s.held) this.conns.send(conn, text);
-      if (!s.event) continue;
-      const r = results[k++]!;
-      this.conns.ok(conn, s.event.id, r.ok, r.message);
-      if (r.ok && r.after) r.after();
-    }
-  }
-
   /** Messages from the other connection shards (the fan-out hop, shared settings, job hooks). */
   shardCall(msg: ShardMessage): void {
-    if (!this.router) throw new Error("relay: shardCall on an object that is not a connection shard");
-    if ("deliver" in msg) {
-      for (const d of msg.deliver) {
-        const e = JSON.parse(d.raw) as NostrEvent;
-        this.conns.fanOut(e, d.raw, d.at);
-        if (d.cancels) this.conns.fanOutCancellation(e, d.cancels);
-      }
-    } else if ("config" in msg) {
+    if (!this.front) throw new Error("relay: shardCall on an object that is not a connection shard");
+    if ("deliver" in msg) this.front.deliver(msg.deliver);
+    else if ("config" in msg) {
       this.state.putSetting("config", msg.config);
       this.cfg = this.loadConfig();
     } else if ("moderation" in msg) {
@@ -454,38 +396,6 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     };
   }
 
-  /**
-   * A connection shard's acceptance path for admitted events: stored on their authors' storage
-   * shards, then handed to every other connection shard before the OKs are sent (so an OK true
-   * means every subscriber of the relay has been sent the event, as with one object).
-   */
-  private async storeSharded(events: NostrEvent[]): Promise<Ingested[]> {
-    const router = this.router!;
-    const raws = events.map((e) => JSON.stringify(e));
-    const durable = events.flatMap((e, i) => (isEphemeral(e.kind) ? [] : [i]));
-    const saved = await router.save(
-      durable.map((i) => events[i]!),
-      durable.map((i) => raws[i]!),
-    );
-    const deliveries: Delivery[] = [];
-    let k = 0;
-    const results = events.map((e, i): Ingested => {
-      const raw = raws[i]!;
-      if (isEphemeral(e.kind)) {
-        deliveries.push({ raw });
-        return { ok: true, message: "", after: () => this.conns.fanOut(e, raw) };
-      }
-      const s = saved[k++]!;
-      if (s.status !== "stored") return storageReply(e.kind, s.status);
-      const at = { ...s.at!, shard: s.shard };
-      const cancels = JobRouter.jobsAmong(s.deleted);
-      deliveries.push(cancels.length > 0 ? { raw, at, cancels } : { raw, at });
-      return { ok: true, message: "", after: () => this.afterStored(e, raw, cancels, at) };
-    });
-    if (deliveries.length > 0) await router.broadcast({ deliver: deliveries });
-    return results;
-  }
-
   /** After a stored event's OK: fan-out here, subscribers of cancelled jobs, edge agents. */
   private afterStored(e: NostrEvent, raw: string, cancelled: NostrEvent[], at?: Position & { shard: number }): void {
     this.conns.fanOut(e, raw, at);
@@ -503,25 +413,12 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   // ---------------------------------------------------------------- REQ / CLOSE / COUNT
 
   /** Checks the subscription id and filters of a REQ or COUNT. Returns the filters, or null after replying. */
-  private parseSubscription(conn: Conn, msg: unknown[], verb: string): { sub: string; filters: Filter[] } | null {
-    const sub = msg[1];
-    if (typeof sub !== "string") {
-      this.conns.notice(conn, `invalid: ${verb} needs a subscription id string`);
-      return null;
-    }
-    const refuse = (text: string) => (this.conns.closed(conn, sub, text), null);
-    if (sub.length === 0 || sub.length > this.cfg.maxSubidLength) return refuse(`invalid: subscription id must be 1 to ${this.cfg.maxSubidLength} characters`);
-    if (this.cfg.authRead && conn.att.authed.length === 0) return refuse("auth-required: this relay only serves authenticated clients");
-    const rawFilters = msg.slice(2);
-    if (rawFilters.length === 0) return refuse(`invalid: ${verb} needs at least one filter`);
-    if (rawFilters.length > this.cfg.maxFilters) return refuse(`invalid: more than ${this.cfg.maxFilters} filters`);
-    const filters: Filter[] = [];
-    for (const rf of rawFilters) {
-      const f = parseFilter(rf, this.cfg);
-      if (typeof f === "string") return refuse(`invalid: ${f}`);
-      filters.push(f);
-    }
-    return { sub, filters };
+  private parseSubscription(conn: Conn, msg: unknown[], verb: string): Subscription | null {
+    const p = parseSubscription(msg, verb, this.cfg, conn.att.authed.length > 0);
+    if ("filters" in p) return p;
+    if ("notice" in p) this.conns.notice(conn, p.notice);
+    else this.conns.closed(conn, p.closed, p.text);
+    return null;
   }
 
   private onReq(conn: Conn, msg: unknown[]): void | Promise<void> {
@@ -530,36 +427,11 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     if (!conn.subs.has(p.sub) && conn.subs.size >= this.cfg.maxSubscriptions) {
       return this.conns.closed(conn, p.sub, `rate-limited: more than ${this.cfg.maxSubscriptions} open subscriptions; close one first`);
     }
-    if (this.router) return this.reqSharded(conn, p.sub, p.filters);
+    if (this.front) return this.front.req(conn, p.sub, p.filters);
     const sub = JSON.stringify(p.sub);
     for (const m of this.store.messages(p.filters, nowSeconds(), this.cfg.defaultLimit, `["EVENT",${sub},`)) this.conns.send(conn, m);
     this.conns.send(conn, `["EOSE",${sub}]`);
     this.conns.subscribe(conn, p.sub, p.filters);
-  }
-
-  /**
-   * A REQ on a connection shard. The old subscription of that id ends now; events fanned out while
-   * the storage shards answer are kept, and after EOSE those the query did not see (stored after the
-   * shard's mark, or ephemeral) are sent live: none is lost or sent twice.
-   */
-  private async reqSharded(conn: Conn, sub: string, filters: Filter[]): Promise<void> {
-    this.conns.unsubscribe(conn, sub);
-    const pending = (conn.pending = { filters, buffered: [] as Buffered[] });
-    let answer: Awaited<ReturnType<ShardRouter["query"]>>;
-    try {
-      answer = await this.router!.query(filters, nowSeconds(), this.cfg.defaultLimit);
-    } finally {
-      conn.pending = undefined;
-    }
-    if (conn.ws.readyState !== WebSocket.OPEN) return;
-    const prefix = `["EVENT",${JSON.stringify(sub)},`;
-    for (const raw of answer.raws) this.conns.send(conn, prefix + raw + "]");
-    this.conns.send(conn, `["EOSE",${JSON.stringify(sub)}]`);
-    this.conns.subscribe(conn, sub, filters);
-    for (const b of pending.buffered) {
-      const mark = b.at && answer.marks.get(b.at.shard);
-      if (!mark || !seenBy(b.at!, mark)) this.conns.send(conn, prefix + b.raw + "]");
-    }
   }
 
   private onClose(conn: Conn, msg: unknown[]): void {
@@ -627,7 +499,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     if (!this.router) return done(this.ingest(e, null));
     const refused = refusal(this.gate, e, null, nowSeconds());
     if (refused !== null) return { ok: false, message: refused };
-    return this.storeSharded([e]).then(([r]) => done(r!));
+    return this.front!.store([e]).then(([r]) => done(r!));
   }
 
   /**

@@ -1,0 +1,176 @@
+// How a connection shard (RELAY_SHARDS > 1) handles its sockets' messages. Events are stored on
+// storage shards and queries asked of them, so EVENT, REQ, COUNT and NEG-OPEN wait for RPC; to keep
+// what a client sees the same as with one object:
+//  - each connection's messages are handled in order, one after the other (a REQ sees the events its
+//    connection sent before it); consecutive EVENTs at the head of its queue form one group, stored
+//    with one call per storage shard and handed on with one call per connection shard;
+//  - replies go out in message order, each OK followed by its local fan-out, as one object sends them;
+//  - an accepted event reaches every other connection shard before its OK (so OK true means every
+//    subscriber of the relay has been sent it);
+//  - a REQ buffers what is fanned out while the storage shards answer, and after EOSE sends what their
+//    answers did not see: nothing is lost or sent twice.
+import { isEphemeral, type NostrEvent } from "./event.ts";
+import type { Filter } from "./filter.ts";
+import { refusal, type Gate } from "./admission.ts";
+import type { Buffered, Conn, Connections } from "./conns.ts";
+import { JobRouter } from "./jobs.ts";
+import type { PublishResult } from "./nip90.ts";
+import { storageReply } from "./replies.ts";
+import { seenBy, type Position } from "./shard.ts";
+import type { Delivery, ShardRouter } from "./sharded.ts";
+
+/** The OK to send, and what runs once it is sent (fan-out, routing). */
+export type Ingested = PublishResult & { after?: () => void };
+
+/** What the front needs of the relay object. */
+export interface FrontHost {
+  conns: Connections;
+  readonly gate: Gate;
+  readonly defaultLimit: number;
+  /** Size, rate and JSON checks: the parsed message, or null after replying. */
+  parse(conn: Conn, message: string | ArrayBuffer): unknown[] | null;
+  /** Handles any parsed message (EVENTs come back here, to `events`). */
+  dispatch(conn: Conn, msg: unknown[]): void | Promise<void>;
+  /** The canonical event of an EVENT message, or null after refusing its shape. */
+  eventOf(conn: Conn, msg: unknown[]): NostrEvent | null;
+  /** After a stored event's OK: fan-out here, cancellations, edge agents. */
+  afterStored(e: NostrEvent, raw: string, cancelled: NostrEvent[], at?: Position & { shard: number }): void;
+}
+
+/** Most consecutive EVENTs of one connection handled as one group. */
+const MAX_GROUP = 256;
+const EVENT_MESSAGE = /^\s*\[\s*"EVENT"/;
+const isEvent = (m: string | ArrayBuffer | undefined) => typeof m === "string" && EVENT_MESSAGE.test(m);
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** One message of an EVENT group: replies held while it was checked, and the event if admitted. */
+type Slot = { held: string[]; event: NostrEvent | null };
+
+export class ShardFront {
+  readonly router: ShardRouter;
+  private host: FrontHost;
+
+  constructor(host: FrontHost, router: ShardRouter) {
+    this.host = host;
+    this.router = router;
+  }
+
+  enqueue(conn: Conn, message: string | ArrayBuffer): void {
+    const queue = (conn.queue ??= []);
+    queue.push(message);
+    if (queue.length === 1) void this.pump(conn, queue);
+  }
+
+  private async pump(conn: Conn, queue: Array<string | ArrayBuffer>): Promise<void> {
+    while (queue.length > 0) {
+      let n = 1;
+      if (isEvent(queue[0])) while (n < queue.length && n < MAX_GROUP && isEvent(queue[n])) n++;
+      try {
+        if (isEvent(queue[0])) await this.events(conn, queue.slice(0, n) as string[]);
+        else {
+          const msg = this.host.parse(conn, queue[0]!);
+          if (msg) await this.host.dispatch(conn, msg);
+        }
+      } catch (err) {
+        console.error("relay: error handling messages", err);
+      }
+      queue.splice(0, n);
+    }
+  }
+
+  /** A group of EVENTs from one connection (raw, or already parsed). */
+  async events(conn: Conn, messages: Array<string | unknown[]>): Promise<void> {
+    const { conns, gate } = this.host;
+    const slots: Slot[] = [];
+    const now = nowSeconds();
+    for (const m of messages) {
+      conn.hold = [];
+      const msg = typeof m === "string" ? this.host.parse(conn, m) : m;
+      let e = msg ? this.host.eventOf(conn, msg) : null;
+      const refused = e ? refusal(gate, e, conn.att.authed, now) : null;
+      if (e && refused !== null) {
+        conns.ok(conn, e.id, false, refused);
+        e = null;
+      }
+      slots.push({ held: conn.hold, event: e });
+    }
+    conn.hold = undefined;
+    const admitted = slots.flatMap((s) => (s.event ? [s.event] : []));
+    let results: Ingested[];
+    try {
+      results = admitted.length === 0 ? [] : await this.store(admitted);
+    } catch (err) {
+      console.error("relay: storage shards failed", err);
+      results = admitted.map(() => ({ ok: false, message: "error: storage is unavailable, please retry" }));
+    }
+    let k = 0;
+    for (const s of slots) {
+      for (const text of s.held) conns.send(conn, text);
+      if (!s.event) continue;
+      const r = results[k++]!;
+      conns.ok(conn, s.event.id, r.ok, r.message);
+      if (r.ok && r.after) r.after();
+    }
+  }
+
+  /**
+   * Admitted events: stored on their authors' storage shards, then handed to every other connection
+   * shard; the OK of each, with what runs here once it is sent.
+   */
+  async store(events: NostrEvent[]): Promise<Ingested[]> {
+    const raws = events.map((e) => JSON.stringify(e));
+    const durable = events.flatMap((e, i) => (isEphemeral(e.kind) ? [] : [i]));
+    const saved = await this.router.save(
+      durable.map((i) => events[i]!),
+      durable.map((i) => raws[i]!),
+    );
+    const deliveries: Delivery[] = [];
+    let k = 0;
+    const results = events.map((e, i): Ingested => {
+      const raw = raws[i]!;
+      if (isEphemeral(e.kind)) {
+        deliveries.push({ raw });
+        return { ok: true, message: "", after: () => this.host.conns.fanOut(e, raw) };
+      }
+      const s = saved[k++]!;
+      if (s.status !== "stored") return storageReply(e.kind, s.status);
+      const at = { ...s.at!, shard: s.shard };
+      const cancels = JobRouter.jobsAmong(s.deleted);
+      deliveries.push(cancels.length > 0 ? { raw, at, cancels } : { raw, at });
+      return { ok: true, message: "", after: () => this.host.afterStored(e, raw, cancels, at) };
+    });
+    if (deliveries.length > 0) await this.router.broadcast({ deliver: deliveries });
+    return results;
+  }
+
+  /** Events another connection shard accepted: to the subscriptions here. */
+  deliver(deliveries: Delivery[]): void {
+    for (const d of deliveries) {
+      const e = JSON.parse(d.raw) as NostrEvent;
+      this.host.conns.fanOut(e, d.raw, d.at);
+      if (d.cancels) this.host.conns.fanOutCancellation(e, d.cancels);
+    }
+  }
+
+  /** A REQ whose id and filters were checked. The old subscription of that id ends now. */
+  async req(conn: Conn, sub: string, filters: Filter[]): Promise<void> {
+    const { conns } = this.host;
+    conns.unsubscribe(conn, sub);
+    const pending = (conn.pending = { filters, buffered: [] as Buffered[] });
+    let answer: Awaited<ReturnType<ShardRouter["query"]>>;
+    try {
+      answer = await this.router.query(filters, nowSeconds(), this.host.defaultLimit);
+    } finally {
+      conn.pending = undefined;
+    }
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    const prefix = `["EVENT",${JSON.stringify(sub)},`;
+    for (const raw of answer.raws) conns.send(conn, prefix + raw + "]");
+    conns.send(conn, `["EOSE",${JSON.stringify(sub)}]`);
+    conns.subscribe(conn, sub, filters);
+    for (const b of pending.buffered) {
+      const mark = b.at && answer.marks.get(b.at.shard);
+      if (!mark || !seenBy(b.at!, mark)) conns.send(conn, prefix + b.raw + "]");
+    }
+  }
+}
