@@ -8,7 +8,7 @@
 import { matchAny, type Filter } from "./filter.ts";
 import type { NostrEvent } from "./event.ts";
 import type { RelayState, Attachment } from "./state.ts";
-import type { Position } from "./shard.ts";
+import { seenBy, type Position } from "./shard.ts";
 
 /** An event fanned out while a sharded REQ waits for its stored events; sent after EOSE unless the query saw it. */
 export interface Buffered {
@@ -28,6 +28,12 @@ export interface Conn {
   hold?: string[];
   /** A sharded REQ waiting for the storage shards; matching events meanwhile are buffered. */
   pending?: { filters: Filter[]; buffered: Buffered[] };
+  /**
+   * Sharded: per subscription, how far each storage shard had been read for its stored events. An
+   * event stored before that point and fanned out late was among them (or cut by the limit, or
+   * deleted since): it is not sent again. In memory only; nothing is in flight across hibernation.
+   */
+  marks?: Map<string, Map<number, Position>>;
 }
 
 export class Connections {
@@ -108,6 +114,7 @@ export class Connections {
   }
 
   unsubscribe(conn: Conn, sub: string): void {
+    conn.marks?.delete(sub);
     if (conn.subs.delete(sub)) this.saveSub(conn, sub, null);
   }
 
@@ -174,7 +181,10 @@ export class Connections {
   fanOut(e: NostrEvent, raw: string, at?: Buffered["at"]): void {
     for (const conn of this.byId.values()) {
       for (const [sub, filters] of conn.subs) {
-        if (matchAny(filters, e)) this.send(conn, `["EVENT",${JSON.stringify(sub)},${raw}]`);
+        if (!matchAny(filters, e)) continue;
+        const mark = at && conn.marks?.get(sub)?.get(at.shard);
+        if (mark && seenBy(at, mark)) continue;
+        this.send(conn, `["EVENT",${JSON.stringify(sub)},${raw}]`);
       }
       if (conn.pending && matchAny(conn.pending.filters, e)) conn.pending.buffered.push(at ? { raw, at } : { raw });
     }

@@ -8,7 +8,8 @@
 //  - an accepted event reaches every other connection shard before its OK (so OK true means every
 //    subscriber of the relay has been sent it);
 //  - a REQ buffers what is fanned out while the storage shards answer, and after EOSE sends what their
-//    answers did not see: nothing is lost or sent twice.
+//    answers did not see; events stored before its answer but fanned out after it are not sent
+//    again (conns.ts, marks): nothing is lost or sent twice.
 import { isEphemeral, type NostrEvent } from "./event.ts";
 import type { Filter } from "./filter.ts";
 import { refusal, type Gate } from "./admission.ts";
@@ -168,6 +169,7 @@ export class ShardFront {
     for (const raw of answer.raws) conns.send(conn, prefix + raw + "]");
     conns.send(conn, `["EOSE",${JSON.stringify(sub)}]`);
     conns.subscribe(conn, sub, filters);
+    (conn.marks ??= new Map()).set(sub, answer.marks);
     for (const b of pending.buffered) {
       const mark = b.at && answer.marks.get(b.at.shard);
       if (!mark || !seenBy(b.at!, mark)) conns.send(conn, prefix + b.raw + "]");
