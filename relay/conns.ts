@@ -24,6 +24,8 @@ export interface Conn {
   refusals: number;
   /** Sharded relay: messages waiting their turn (the connection's messages are handled in order). */
   queue?: Array<string | ArrayBuffer>;
+  /** Sharded relay: the queue is being worked through (front.ts). */
+  pumping?: boolean;
   /** While set, replies are collected here instead of sent (a sharded EVENT group orders them). */
   hold?: string[];
   /** A sharded REQ waiting for the storage shards; matching events meanwhile are buffered. */

@@ -3,7 +3,8 @@
 // what a client sees the same as with one object:
 //  - each connection's messages are handled in order, one after the other (a REQ sees the events its
 //    connection sent before it); consecutive EVENTs at the head of its queue form one group, stored
-//    with one call per storage shard and handed on with one call per connection shard;
+//    with one call per storage shard and handed on with one call per connection shard, and groups
+//    are pipelined two deep (the next one is stored while this one is handed on);
 //  - replies go out in message order, each OK followed by its local fan-out, as one object sends them;
 //  - an accepted event reaches every other connection shard before its OK (so OK true means every
 //    subscriber of the relay has been sent it);
@@ -57,30 +58,60 @@ export class ShardFront {
   }
 
   enqueue(conn: Conn, message: string | ArrayBuffer): void {
-    const queue = (conn.queue ??= []);
-    queue.push(message);
-    if (queue.length === 1) void this.pump(conn, queue);
+    (conn.queue ??= []).push(message);
+    if (conn.pumping) return;
+    conn.pumping = true;
+    void this.pump(conn, conn.queue);
   }
 
+  /**
+   * A connection's messages in order. EVENT groups are pipelined two deep: the next group is
+   * stored once this one is stored (an author's events reach their shard in order) while this one
+   * is handed to the other connection shards; replies stay in message order, and any other message
+   * waits until everything before it is done.
+   */
   private async pump(conn: Conn, queue: Array<string | ArrayBuffer>): Promise<void> {
-    while (queue.length > 0) {
-      let n = 1;
-      if (isEvent(queue[0])) while (n < queue.length && n < MAX_GROUP && isEvent(queue[n])) n++;
-      try {
-        if (isEvent(queue[0])) await this.events(conn, queue.slice(0, n) as string[]);
-        else {
-          const msg = this.host.parse(conn, queue[0]!);
-          if (msg) await this.host.dispatch(conn, msg);
-        }
-      } catch (err) {
-        console.error("relay: error handling messages", err);
+    let replied: Promise<void> = Promise.resolve();
+    for (;;) {
+      if (queue.length === 0) {
+        await replied;
+        if (queue.length === 0) break;
       }
-      queue.splice(0, n);
+      if (isEvent(queue[0])) {
+        let n = 1;
+        while (n < queue.length && n < MAX_GROUP && isEvent(queue[n])) n++;
+        const group = this.events(conn, queue.splice(0, n) as string[], replied);
+        replied = group.replied;
+        await group.stored;
+        // The socket's messages that arrived meanwhile are delivered as events of their own, after this
+        // continuation: one turn lets them in, so the next group takes them all (without it, groups
+        // of 1-2 events: 280 events/s instead of 930 in bench/relay-shards.ts).
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        continue;
+      }
+      await replied;
+      const message = queue.shift()!;
+      try {
+        const msg = this.host.parse(conn, message);
+        if (msg) await this.host.dispatch(conn, msg);
+      } catch (err) {
+        console.error("relay: error handling a message", err);
+      }
     }
+    conn.pumping = false;
   }
 
-  /** A group of EVENTs from one connection (raw, or already parsed). */
-  async events(conn: Conn, messages: Array<string | unknown[]>): Promise<void> {
+  /** EVENTs from one connection (raw, or already parsed), handled as one group. */
+  async eventsNow(conn: Conn, messages: Array<string | unknown[]>): Promise<void> {
+    await this.events(conn, messages, Promise.resolve()).replied;
+  }
+
+  /**
+   * A group of EVENTs: each is checked and admitted now, with its replies held; the admitted ones are
+   * stored (`stored`) and handed on; then, once the replies of the group before (`before`) are out,
+   * this group's go out in message order, each OK followed by its local fan-out (`replied`).
+   */
+  private events(conn: Conn, messages: Array<string | unknown[]>, before: Promise<void>): { stored: Promise<unknown>; replied: Promise<void> } {
     const { conns, gate } = this.host;
     const slots: Slot[] = [];
     const now = nowSeconds();
@@ -97,51 +128,64 @@ export class ShardFront {
     }
     conn.hold = undefined;
     const admitted = slots.flatMap((s) => (s.event ? [s.event] : []));
-    let results: Ingested[];
-    try {
-      results = admitted.length === 0 ? [] : await this.store(admitted);
-    } catch (err) {
+    const work = admitted.length === 0 ? null : this.save(admitted);
+    const results = (work?.results ?? Promise.resolve([])).catch((err: unknown): Ingested[] => {
       console.error("relay: storage shards failed", err);
-      results = admitted.map(() => ({ ok: false, message: "error: storage is unavailable, please retry" }));
-    }
-    let k = 0;
-    for (const s of slots) {
-      for (const text of s.held) conns.send(conn, text);
-      if (!s.event) continue;
-      const r = results[k++]!;
-      conns.ok(conn, s.event.id, r.ok, r.message);
-      if (r.ok && r.after) r.after();
-    }
+      return admitted.map(() => ({ ok: false, message: "error: storage is unavailable, please retry" }));
+    });
+    const replied = Promise.all([results, before]).then(([res]) => {
+      let k = 0;
+      for (const s of slots) {
+        for (const text of s.held) conns.send(conn, text);
+        if (!s.event) continue;
+        const r = res[k++]!;
+        conns.ok(conn, s.event.id, r.ok, r.message);
+        try {
+          if (r.ok && r.after) r.after();
+        } catch (err) {
+          console.error("relay: error after an OK", err);
+        }
+      }
+    });
+    return { stored: work ? work.stored.catch(() => undefined) : Promise.resolve(), replied };
+  }
+
+  /** Admitted events (from a socket or published by code in the Worker): the OK of each, once stored and handed on. */
+  store(events: NostrEvent[]): Promise<Ingested[]> {
+    return this.save(events).results;
   }
 
   /**
-   * Admitted events: stored on their authors' storage shards, then handed to every other connection
-   * shard; the OK of each, with what runs here once it is sent.
+   * Stores admitted events on their authors' storage shards (`stored`), then hands them to every
+   * other connection shard; `results`: the OK of each, with what runs here once it is sent.
    */
-  async store(events: NostrEvent[]): Promise<Ingested[]> {
+  private save(events: NostrEvent[]): { stored: Promise<unknown>; results: Promise<Ingested[]> } {
     const raws = events.map((e) => JSON.stringify(e));
     const durable = events.flatMap((e, i) => (isEphemeral(e.kind) ? [] : [i]));
-    const saved = await this.router.save(
+    const stored = this.router.save(
       durable.map((i) => events[i]!),
       durable.map((i) => raws[i]!),
     );
-    const deliveries: Delivery[] = [];
-    let k = 0;
-    const results = events.map((e, i): Ingested => {
-      const raw = raws[i]!;
-      if (isEphemeral(e.kind)) {
-        deliveries.push({ raw });
-        return { ok: true, message: "", after: () => this.host.conns.fanOut(e, raw) };
-      }
-      const s = saved[k++]!;
-      if (s.status !== "stored") return storageReply(e.kind, s.status);
-      const at = { ...s.at!, shard: s.shard };
-      const cancels = JobRouter.jobsAmong(s.deleted);
-      deliveries.push(cancels.length > 0 ? { raw, at, cancels } : { raw, at });
-      return { ok: true, message: "", after: () => this.host.afterStored(e, raw, cancels, at) };
+    const results = stored.then(async (saved) => {
+      const deliveries: Delivery[] = [];
+      let k = 0;
+      const out = events.map((e, i): Ingested => {
+        const raw = raws[i]!;
+        if (isEphemeral(e.kind)) {
+          deliveries.push({ raw });
+          return { ok: true, message: "", after: () => this.host.conns.fanOut(e, raw) };
+        }
+        const s = saved[k++]!;
+        if (s.status !== "stored") return storageReply(e.kind, s.status);
+        const at = { ...s.at!, shard: s.shard };
+        const cancels = JobRouter.jobsAmong(s.deleted);
+        deliveries.push(cancels.length > 0 ? { raw, at, cancels } : { raw, at });
+        return { ok: true, message: "", after: () => this.host.afterStored(e, raw, cancels, at) };
+      });
+      if (deliveries.length > 0) await this.router.broadcast({ deliver: deliveries });
+      return out;
     });
-    if (deliveries.length > 0) await this.router.broadcast({ deliver: deliveries });
-    return results;
+    return { stored, results };
   }
 
   /** Events another connection shard accepted: to the subscriptions here. */

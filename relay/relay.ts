@@ -259,7 +259,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private route(conn: Conn, msg: unknown[]): void | Promise<void> {
     switch (msg[0]) {
       case "EVENT":
-        return this.front ? this.front.events(conn, [msg]) : this.onEvent(conn, msg);
+        return this.front ? this.front.eventsNow(conn, [msg]) : this.onEvent(conn, msg);
       case "REQ":
         return this.onReq(conn, msg);
       case "CLOSE":
