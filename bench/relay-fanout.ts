@@ -2,7 +2,9 @@
 // sockets, for this checkout's relay, for an older build of it (default: `main`), and for the peer
 // of bench/relay.ts (@nostr-relay/core + SQLite under the system Node), measured interleaved, round
 // after round, so that load from other processes hits all three alike. Each relay first stores the
-// 10,000 events of bench/relay.ts. Both of ours are the relay alone in workerd (relay-workerd.ts).
+// 10,000 events of bench/relay.ts. Both of ours are the relay alone in workerd (relay-workerd.ts);
+// for them the CPU time of their workerd (which waiting on a loaded machine does not inflate) is
+// also given, per stored event during that ingest and per fan-out round.
 //
 //   node bench/relay-fanout.ts [--before REF] [--rounds N]      prints the medians as JSON
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initNostrWasm } from "nostr-wasm";
 import { Client, ingest, makeWorkload, median, startPeer, withTimeout, type Peer } from "./relay.ts";
-import { startRelayWorkerd, unpackCommit, type RelayWorkerd } from "./relay-workerd.ts";
+import { cpuBetween, startRelayWorkerd, threadCpu, unpackCommit, type RelayWorkerd } from "./relay-workerd.ts";
 import type { NostrEvent } from "../relay/event.ts";
 
 const SOCKETS = 100;
@@ -50,7 +52,9 @@ export async function run(before = arg("--before", "main"), rounds = Number(arg(
     const sk = nw.generateSecretKey();
     const now = Math.floor(Date.now() / 1000);
     const events = Array.from({ length: rounds }, (_, r) => {
-      const e = { kind: 1, created_at: now, tags: [["t", "fanout"]], content: `fanout round ${r}: a note with a few words to index` } as NostrEvent;
+      // A note of ~60 words: what the full-text index has to tokenize.
+      const content = `fanout round ${r}: ` + Array.from({ length: 60 }, (_, i) => `word${(i * 7 + r) % 97}`).join(" ");
+      const e = { kind: 1, created_at: now, tags: [["t", "fanout"]], content } as NostrEvent;
       nw.finalizeEvent(e, sk);
       return e;
     });
@@ -61,16 +65,21 @@ export async function run(before = arg("--before", "main"), rounds = Number(arg(
     started.push(cur);
     peer = await startPeer(dir);
     const targets = [
-      { name: `oanix ${before}`, url: old.relayUrl },
-      { name: "oanix (this checkout)", url: cur.relayUrl },
-      { name: "@nostr-relay/core", url: peer.url },
+      { name: `oanix ${before}`, url: old.relayUrl, pids: old.pids },
+      { name: "oanix (this checkout)", url: cur.relayUrl, pids: cur.pids },
+      { name: "@nostr-relay/core", url: peer.url, pids: [] as number[] },
     ];
+    const cpu: Record<string, { perStoredEventMs?: number; perFanoutMs?: number }> = {};
     for (const t of targets) {
+      const c0 = threadCpu(t.pids);
       const r = await ingest(t.url, w.events);
-      log(`${t.name}: stored ${r.accepted} events (${Math.round(r.perSecond)}/s)`);
+      const ms = (cpuBetween(c0, threadCpu(t.pids)).total * 1000) / r.accepted;
+      if (t.pids.length > 0) cpu[t.name] = { perStoredEventMs: Math.round(ms * 1000) / 1000 };
+      log(`${t.name}: stored ${r.accepted} events (${Math.round(r.perSecond)}/s${t.pids.length > 0 ? `, ${ms.toFixed(3)} ms of workerd CPU each` : ""})`);
     }
     const rigs = await Promise.all(targets.map((t) => subscribers(t.url)));
     const times: number[][] = targets.map(() => []);
+    const c0 = targets.map((t) => threadCpu(t.pids));
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < rigs.length; k++) {
         const i = (r + k) % rigs.length; // rotate who goes first
@@ -78,7 +87,10 @@ export async function run(before = arg("--before", "main"), rounds = Number(arg(
       }
     }
     for (const rig of rigs) rig.close();
-    const out = Object.fromEntries(targets.map((t, i) => [t.name, Math.round(median(times[i]!) * 100) / 100]));
+    targets.forEach((t, i) => {
+      if (cpu[t.name]) cpu[t.name]!.perFanoutMs = Math.round(((cpuBetween(c0[i]!, threadCpu(t.pids)).total * 1000) / rounds) * 100) / 100;
+    });
+    const out = { medianMs: Object.fromEntries(targets.map((t, i) => [t.name, Math.round(median(times[i]!) * 100) / 100])), workerdCpu: cpu, rounds };
     log(JSON.stringify(out));
     return out;
   } finally {

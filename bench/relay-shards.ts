@@ -10,14 +10,14 @@
 // on its own.
 //
 //   node bench/relay-shards.ts            prints the results as JSON
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { initNostrWasm } from "nostr-wasm";
 import { median, withTimeout } from "./relay.ts";
-import { startRelayWorkerd } from "./relay-workerd.ts";
+import { cpuBetween, startRelayWorkerd, threadCpu } from "./relay-workerd.ts";
 import type { NostrEvent } from "../relay/event.ts";
 import type { BenchResult } from "./types.ts";
 
@@ -26,7 +26,7 @@ const N_EVENTS = Number(process.env.RELAY_SHARDS_EVENTS ?? 10_000);
 const AUTHORS = 100;
 const CONNS = 8;
 const WINDOW = 100;
-const REQ_ROUNDS = 40;
+const REQ_ROUNDS = 100;
 const FANOUT_SOCKETS = 100;
 const FANOUT_ROUNDS = 30;
 
@@ -73,54 +73,6 @@ class Client {
   }
 }
 
-/** CPU seconds (user + system) each thread of the processes `pids` has used so far, by thread id. */
-function threadCpu(pids: number[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const pid of pids) {
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tasks) {
-      try {
-        const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        out.set(`${pid}/${tid}`, (Number(f[11]) + Number(f[12])) / 100); // USER_HZ
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  return out;
-}
-
-/** What workerd's threads used between two readings: in all, and the busiest one. */
-function cpuBetween(a: Map<string, number>, b: Map<string, number>): { total: number; busiest: number } {
-  let total = 0;
-  let busiest = 0;
-  for (const [k, v] of b) {
-    const d = v - (a.get(k) ?? 0);
-    total += d;
-    busiest = Math.max(busiest, d);
-  }
-  return { total, busiest };
-}
-
-/** The workerd processes this bench started (Miniflare's children). */
-function workerdPids(): number[] {
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/cmdline`, "utf8").includes("workerd") && readFileSync(`/proc/${d}/status`, "utf8").includes(`PPid:\t${process.pid}`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 async function signAll() {
   const nw = await initNostrWasm();
   const keys = Array.from({ length: AUTHORS }, () => nw.generateSecretKey());
@@ -149,9 +101,8 @@ interface Figures {
   fanout: number;
 }
 
-async function measure(shards: number, url: string, w: Awaited<ReturnType<typeof signAll>>): Promise<Figures> {
+async function measure(shards: number, url: string, pids: number[], w: Awaited<ReturnType<typeof signAll>>): Promise<Figures> {
   const ip = (i: number) => `10.${shards}.${Math.floor(i / 250)}.${i % 250}`;
-  const pids = workerdPids();
   const clients = await Promise.all(Array.from({ length: CONNS }, (_, i) => Client.open(url, ip(i))));
   const cpu0 = threadCpu(pids);
   const t0 = performance.now();
@@ -170,7 +121,7 @@ async function measure(shards: number, url: string, w: Awaited<ReturnType<typeof
   const cpuShare = cpu.total / secs;
   const busiestShare = cpu.total > 0 ? cpu.busiest / cpu.total : 0;
   const ingest = w.events.length / secs;
-  log(`${shards} shard(s): ingest ${Math.round(ingest)} events/s; workerd used ${round(cpuShare * 100, 0)}% of one core, ${round(busiestShare * 100, 0)}% of it on one thread`);
+  log(`${shards} shard(s): ingest ${Math.round(ingest)} events/s; workerd used ${round(cpuShare * 100, 0)}% of one core (${round((cpu.total * 1000) / w.events.length, 3)} ms per event), ${round(busiestShare * 100, 0)}% of it on one thread`);
 
   const reqTimes: number[] = [];
   for (let r = 0; r < REQ_ROUNDS; r++) {
@@ -209,7 +160,7 @@ export async function run(): Promise<BenchResult[]> {
     for (const shards of LAYOUTS) {
       const relay = await startRelayWorkerd({ dir, storageShards: true, vars: { RELAY_SHARDS: String(shards) } });
       try {
-        figures.set(shards, await withTimeout(measure(shards, relay.relayUrl, w), `${shards} shards`, 600_000));
+        figures.set(shards, await withTimeout(measure(shards, relay.relayUrl, relay.pids, w), `${shards} shards`, 600_000));
       } finally {
         await relay.stop();
       }
@@ -217,7 +168,10 @@ export async function run(): Promise<BenchResult[]> {
     const last = LAYOUTS[LAYOUTS.length - 1]!;
     const others = (pick: (f: Figures) => number, d = 2) =>
       Object.fromEntries(LAYOUTS.slice(0, -1).map((k) => [`RELAY_SHARDS=${k}`, round(pick(figures.get(k)!), d)]));
-    const cpu = LAYOUTS.map((k) => `${k} shard(s): ${round(figures.get(k)!.cpuShare * 100, 0)}% of a core, ${round(figures.get(k)!.busiestShare * 100, 0)}% of that on one thread`).join("; ");
+    const cpu = LAYOUTS.map((k) => {
+      const f = figures.get(k)!;
+      return `${k} shard(s): ${round(f.cpuShare * 100, 0)}% of a core, ${round((f.cpuShare / f.ingest) * 1000, 3)} ms per event, ${round(f.busiestShare * 100, 0)}% of it on one thread`;
+    }).join("; ");
     const caveat = `every object runs in one local workerd process on a shared 2-core machine, so shards add RPC hops here but not machines (workerd CPU during ingest: ${cpu})`;
     return [
       { name: "relay-shards-ingest", unit: "events/s", oanix: round(figures.get(last)!.ingest, 0), peers: others((f) => f.ingest, 0), better: "higher", note: `RELAY_SHARDS=${last} vs fewer, ${N_EVENTS} signed events, ${CONNS} connections × ${WINDOW} in flight; ${caveat}` },

@@ -4,7 +4,7 @@
 // on disk, rate limits off (the peer has none). Not the whole edge Worker: an older tree needs only
 // its relay/ and services/ to build.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,8 +36,57 @@ export function unpackCommit(ref: string, dir: string): string {
 
 export interface RelayWorkerd {
   relayUrl: string;
-  /** The workerd process's pid (for CPU time from /proc). */
+  /** The workerd processes Miniflare started for it (CPU time from /proc: cpuOf). */
+  pids: number[];
   stop(): Promise<void>;
+}
+
+/** The workerd processes that are children of this process. */
+function workerdChildren(): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, "utf8").includes("workerd") && readFileSync(`/proc/${d}/status`, "utf8").includes(`PPid:\t${process.pid}\n`);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** CPU seconds (user + system) each thread of the processes `pids` has used so far, by thread. */
+export function threadCpu(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
+        out.set(`${pid}/${tid}`, (Number(f[11]) + Number(f[12])) / 100); // USER_HZ
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  return out;
+}
+
+/** What the threads used between two readings of threadCpu: in all, and the busiest one (seconds). */
+export function cpuBetween(a: Map<string, number>, b: Map<string, number>): { total: number; busiest: number } {
+  let total = 0;
+  let busiest = 0;
+  for (const [k, v] of b) {
+    const d = v - (a.get(k) ?? 0);
+    total += d;
+    busiest = Math.max(busiest, d);
+  }
+  return { total, busiest };
 }
 
 /**
@@ -94,7 +143,9 @@ export default { fetch: (req: Request, env: { RELAY: DurableObjectNamespace<Nost
     durableObjects: Object.fromEntries(classes.map((c) => [c === "NostrRelay" ? "RELAY" : "RELAY_STORAGE", { className: c, useSQLite: true }])),
     bindings: { RELAY_CONFIG: JSON.stringify(NO_RATE_LIMITS), ...(opts.vars ?? {}) },
   } as unknown as V4MiniflareOptions;
+  const before = new Set(workerdChildren());
   const mf = new Miniflare(convertV4MiniflareOptions(v4));
   await mf.ready;
-  return { relayUrl: `ws://127.0.0.1:${port}/relay`, stop: () => mf.dispose() };
+  const pids = workerdChildren().filter((p) => !before.has(p));
+  return { relayUrl: `ws://127.0.0.1:${port}/relay`, pids, stop: () => mf.dispose() };
 }
