@@ -6,7 +6,8 @@
 // for them the CPU time of their workerd (which waiting on a loaded machine does not inflate) is
 // also given, per stored event during that ingest and per fan-out round.
 //
-//   node bench/relay-fanout.ts [--before REF] [--rounds N]      prints the medians as JSON
+//   node bench/relay-fanout.ts [--before REF] [--rounds N] [--words N]   prints the medians as JSON
+// (--words: words in each fanned-out note, default 60; long notes are what the index costs most on)
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,7 +43,7 @@ async function subscribers(url: string): Promise<{ publish(e: NostrEvent): Promi
   };
 }
 
-export async function run(before = arg("--before", "main"), rounds = Number(arg("--rounds", "60"))) {
+export async function run(before = arg("--before", "main"), rounds = Number(arg("--rounds", "60")), words = Number(arg("--words", "60"))) {
   const dir = mkdtempSync(join(tmpdir(), "oanix-relay-fanout-"));
   const started: RelayWorkerd[] = [];
   let peer: Peer | undefined;
@@ -52,8 +53,8 @@ export async function run(before = arg("--before", "main"), rounds = Number(arg(
     const sk = nw.generateSecretKey();
     const now = Math.floor(Date.now() / 1000);
     const events = Array.from({ length: rounds }, (_, r) => {
-      // A note of ~60 words: what the full-text index has to tokenize.
-      const content = `fanout round ${r}: ` + Array.from({ length: 60 }, (_, i) => `word${(i * 7 + r) % 97}`).join(" ");
+      // What the full-text index has to tokenize: `words` words.
+      const content = `fanout round ${r}: ` + Array.from({ length: words }, (_, i) => `word${(i * 7 + r) % 997}`).join(" ");
       const e = { kind: 1, created_at: now, tags: [["t", "fanout"]], content } as NostrEvent;
       nw.finalizeEvent(e, sk);
       return e;
@@ -90,7 +91,7 @@ export async function run(before = arg("--before", "main"), rounds = Number(arg(
     targets.forEach((t, i) => {
       if (cpu[t.name]) cpu[t.name]!.perFanoutMs = Math.round(((cpuBetween(c0[i]!, threadCpu(t.pids)).total * 1000) / rounds) * 100) / 100;
     });
-    const out = { medianMs: Object.fromEntries(targets.map((t, i) => [t.name, Math.round(median(times[i]!) * 100) / 100])), workerdCpu: cpu, rounds };
+    const out = { medianMs: Object.fromEntries(targets.map((t, i) => [t.name, Math.round(median(times[i]!) * 100) / 100])), workerdCpu: cpu, rounds, words };
     log(JSON.stringify(out));
     return out;
   } finally {
