@@ -5,12 +5,17 @@
 import { isJobRequest, edgeAgentHandler, routeJob, type AgentRegistration, type JobContext, type PublishResult } from "./nip90.ts";
 import type { NostrEvent } from "./event.ts";
 
+/** A job hook to run: a request to hand on, or (with its deletion) one to cancel. */
+export type JobCall = { job: NostrEvent; deletion?: NostrEvent };
+
 export interface JobHost {
   /** The registrations for a job kind (state.ts). */
   agents(kind: number): AgentRegistration[];
   /** Publishes as a trusted in-Worker client (the relay's `publish`). */
   publish(event: NostrEvent): PublishResult | Promise<PublishResult>;
   waitUntil(p: Promise<unknown>): void;
+  /** Set where the registrations live elsewhere (a connection shard other than 0): hooks are run there. */
+  forward?(calls: JobCall[]): Promise<void>;
 }
 
 export class JobRouter {
@@ -18,6 +23,25 @@ export class JobRouter {
 
   constructor(host: JobHost) {
     this.host = host;
+  }
+
+  /** After an event was accepted: its hooks if it is a job request, and those of the requests it deleted. */
+  accepted(e: NostrEvent, cancelled: NostrEvent[]): void {
+    const forward = this.host.forward;
+    if (!forward) {
+      if (cancelled.length > 0) this.cancel(e, cancelled);
+      return this.dispatch(e);
+    }
+    const calls: JobCall[] = [...cancelled.map((job) => ({ job, deletion: e })), ...(isJobRequest(e.kind) ? [{ job: e }] : [])];
+    if (calls.length > 0) this.host.waitUntil(forward(calls).catch((err) => console.error("relay: job hooks on connection shard 0 failed", err)));
+  }
+
+  /** Runs hooks passed on by another connection shard. */
+  run(calls: JobCall[]): void {
+    for (const { job, deletion } of calls) {
+      if (deletion) this.cancel(deletion, [job]);
+      else this.dispatch(job);
+    }
   }
 
   /** Hands an accepted job request to the edge agents registered for its kind. */

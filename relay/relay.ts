@@ -21,7 +21,7 @@ import { relayInfo } from "./nip11.ts";
 import { checkAuthEvent, relayUrlKey } from "./nip42.ts";
 import { handleManagement, isManagementRequest, parseAdmins, type Managed } from "./nip86.ts";
 import { BucketMap } from "./ratelimit.ts";
-import { checkRegistration, edgeAgentHandler, isJobRequest, type AgentRegistration, type PublishResult } from "./nip90.ts";
+import { checkRegistration, edgeAgentHandler, type AgentRegistration, type PublishResult } from "./nip90.ts";
 import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Limits } from "./nip77.ts";
 import { RelayState, type Attachment } from "./state.ts";
 import { BackgroundIndexer, EventStore } from "./store.ts";
@@ -47,8 +47,6 @@ export interface RelayEnv {
   /** The storage shards (shard.ts), used when RELAY_SHARDS > 1. */
   RELAY_STORAGE?: DurableObjectNamespace<RelayStorageShard>;
 }
-
-
 
 /** An EVENT arriving within this many ms of the previous one joins a batch (see webSocketMessage). */
 const BATCH_IDLE_MS = 2;
@@ -92,7 +90,13 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     const layout = parseConnShardName(ctx.id.name);
     const router = (this.router = layout ? new ShardRouter(env, layout) : null);
     this.neg = new Nip77Sessions((f, max) => (router ?? this.store).negentropyItems(f, nowSeconds(), max));
-    this.jobs = new JobRouter({ agents: (kind) => this.state.agents(kind), publish: (e) => this.publish(e), waitUntil: (p) => ctx.waitUntil(p) });
+    this.jobs = new JobRouter({
+      agents: (kind) => this.state.agents(kind),
+      publish: (e) => this.publish(e),
+      waitUntil: (p) => ctx.waitUntil(p),
+      // Edge agents are registered on connection shard 0, which runs their hooks.
+      ...(router && !router.isRegistry ? { forward: (jobs) => router.registry.shardCall({ jobs }) } : {}),
+    });
     if (router) this.moderation.onChange = (c) => this.outbox.push(router.broadcast({ moderation: [c] }));
     this.cfg = this.loadConfig();
     this.conns = new Connections(this.state);
@@ -287,10 +291,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     } else if ("moderation" in msg) {
       this.moderation.apply(msg.moderation);
     } else if ("jobs" in msg) {
-      for (const { job, deletion } of msg.jobs) {
-        if (deletion) this.jobs.cancel(deletion, [job]);
-        else this.jobs.dispatch(job);
-      }
+      this.jobs.run(msg.jobs);
     }
   }
 
@@ -400,14 +401,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private afterStored(e: NostrEvent, raw: string, cancelled: NostrEvent[], at?: Position & { shard: number }): void {
     this.conns.fanOut(e, raw, at);
     if (cancelled.length > 0) this.conns.fanOutCancellation(e, cancelled);
-    if (this.router && !this.router.isRegistry) {
-      // Edge agents are registered on connection shard 0, which runs their hooks.
-      const jobs = [...cancelled.map((job) => ({ job, deletion: e })), ...(isJobRequest(e.kind) ? [{ job: e }] : [])];
-      if (jobs.length > 0) this.ctx.waitUntil(this.router.registry.shardCall({ jobs }).catch((err) => console.error("relay: job hooks on shard 0 failed", err)));
-      return;
-    }
-    if (cancelled.length > 0) this.jobs.cancel(e, cancelled);
-    this.jobs.dispatch(e);
+    this.jobs.accepted(e, cancelled);
   }
 
   // ---------------------------------------------------------------- REQ / CLOSE / COUNT
@@ -530,9 +524,17 @@ export class NostrRelay extends DurableObject<RelayEnv> {
 
   /** NIP-89: handler announcements (31990) declaring `kind`, plus the edge agents registered for it. */
   async providers(kind: number): Promise<{ announcements: NostrEvent[]; edgeAgents: AgentRegistration[] }> {
-    if (!this.router) return { announcements: this.store.handlersFor(kind, nowSeconds()), edgeAgents: this.state.agents(kind) };
-    const [found, edgeAgents] = await Promise.all([this.router.query(handlersFilter(kind), nowSeconds(), 500), this.listAgents(kind)]);
-    return { announcements: found.raws.map((raw) => JSON.parse(raw) as NostrEvent), edgeAgents };
+    const [raws, edgeAgents] = await Promise.all([this.readStored([{ kinds: [31990], tags: [["k", [String(kind)]]], limit: 500 }]), this.listAgents(kind)]);
+    return { announcements: raws.map((raw) => JSON.parse(raw) as NostrEvent), edgeAgents };
+  }
+
+  /**
+   * Stored events matching checked filters, as raw JSON in the order a REQ serves them: from this
+   * object's SQLite, or on a connection shard from the storage shards (what an RPC `query` reads).
+   */
+  private readStored(filters: Filter[]): string[] | Promise<string[]> {
+    if (!this.router) return this.store.query(filters, nowSeconds(), this.cfg.defaultLimit);
+    return this.router.query(filters, nowSeconds(), this.cfg.defaultLimit).then((answer) => answer.raws);
   }
 
   /** Changes configuration (persisted; merged over defaults and RELAY_CONFIG; on every connection shard). Returns the result. */
@@ -580,9 +582,6 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     };
   }
 }
-
-/** NIP-89: the announcements (31990) of handlers for a job kind. */
-const handlersFilter = (kind: number): Filter[] => [{ kinds: [31990], tags: [["k", [String(kind)]]] }];
 
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body, { status, headers: { ...CORS_HEADERS, "Content-Type": "text/plain; charset=utf-8", ...headers } });

@@ -3,7 +3,8 @@
 // their answers (shards.ts), and passes messages to the other connection shards (the fan-out hop).
 import type { NostrEvent } from "./event.ts";
 import type { Filter } from "./filter.ts";
-import type { ListName } from "./moderation.ts";
+import type { ModerationChange } from "./moderation.ts";
+import type { JobCall } from "./jobs.ts";
 import type { NostrRelay, RelayEnv } from "./relay.ts";
 import type { Position, RelayStorageShard, ShardSaveResult } from "./shard.ts";
 import { connShardName, mergeItems, mergeQuery, shardOfAuthor, storageShardName, type Layout } from "./shards.ts";
@@ -17,19 +18,12 @@ export interface Delivery {
   cancels?: NostrEvent[];
 }
 
-export interface ModerationChange {
-  list: ListName;
-  key: string;
-  /** null: removed from the list. */
-  reason: string | null;
-}
-
 /** What connection shards tell each other (NostrRelay.shardCall). */
 export type ShardMessage =
   | { deliver: Delivery[] }
   | { config: string }
   | { moderation: ModerationChange[] }
-  | { jobs: Array<{ job: NostrEvent; deletion?: NostrEvent }> };
+  | { jobs: JobCall[] };
 
 /** Marks of the storage shards a query read: shard index → how far. */
 export type Marks = Map<number, Position>;

@@ -329,11 +329,6 @@ export class EventStore {
     return next ?? null;
   }
 
-  /** NIP-89 handler announcements (kind 31990) that declare job kind `kind` in a `k` tag. */
-  handlersFor(kind: number, now: number): NostrEvent[] {
-    return this.query([{ kinds: [31990], tags: [["k", [String(kind)]]] }], now, 500).map((raw) => JSON.parse(raw) as NostrEvent);
-  }
-
   /** The stored event with this id, if any (and not expired). */
   get(id: string, now: number): NostrEvent | undefined {
     const raw = this.query([{ ids: [id] }], now, 1)[0];
