@@ -115,6 +115,14 @@ export class Connections {
     this.saveSub(conn, sub, filters);
   }
 
+  /**
+   * Stops a subscription's deliveries while a new REQ of the same id is answered (sharded), keeping
+   * its place among the connection's subscriptions as a replaced one keeps it with one object.
+   */
+  pause(conn: Conn, sub: string): void {
+    if (conn.subs.has(sub)) conn.subs.set(sub, []);
+  }
+
   unsubscribe(conn: Conn, sub: string): void {
     conn.marks?.delete(sub);
     if (conn.subs.delete(sub)) this.saveSub(conn, sub, null);

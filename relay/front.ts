@@ -72,33 +72,35 @@ export class ShardFront {
    */
   private async pump(conn: Conn, queue: Array<string | ArrayBuffer>): Promise<void> {
     let replied: Promise<void> = Promise.resolve();
-    for (;;) {
-      if (queue.length === 0) {
-        await replied;
-        if (queue.length === 0) break;
+    try {
+      for (;;) {
+        if (queue.length === 0) {
+          await replied;
+          if (queue.length === 0) break;
+        }
+        try {
+          if (isEvent(queue[0])) {
+            let n = 1;
+            while (n < queue.length && n < MAX_GROUP && isEvent(queue[n])) n++;
+            const group = this.events(conn, queue.splice(0, n) as string[], replied);
+            replied = group.replied;
+            await group.stored;
+            // The socket's messages that arrived meanwhile are delivered as events of their own, after
+            // this continuation: one turn lets them in, so the next group takes them all (without it,
+            // groups of 1-2 events: 280 events/s instead of 930 in bench/relay-shards.ts).
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            continue;
+          }
+          await replied;
+          const msg = this.host.parse(conn, queue.shift()!);
+          if (msg) await this.host.dispatch(conn, msg);
+        } catch (err) {
+          console.error("relay: error handling a message", err);
+        }
       }
-      if (isEvent(queue[0])) {
-        let n = 1;
-        while (n < queue.length && n < MAX_GROUP && isEvent(queue[n])) n++;
-        const group = this.events(conn, queue.splice(0, n) as string[], replied);
-        replied = group.replied;
-        await group.stored;
-        // The socket's messages that arrived meanwhile are delivered as events of their own, after this
-        // continuation: one turn lets them in, so the next group takes them all (without it, groups
-        // of 1-2 events: 280 events/s instead of 930 in bench/relay-shards.ts).
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        continue;
-      }
-      await replied;
-      const message = queue.shift()!;
-      try {
-        const msg = this.host.parse(conn, message);
-        if (msg) await this.host.dispatch(conn, msg);
-      } catch (err) {
-        console.error("relay: error handling a message", err);
-      }
+    } finally {
+      conn.pumping = false;
     }
-    conn.pumping = false;
   }
 
   /** EVENTs from one connection (raw, or already parsed), handled as one group. */
@@ -133,7 +135,7 @@ export class ShardFront {
       console.error("relay: storage shards failed", err);
       return admitted.map(() => ({ ok: false, message: "error: storage is unavailable, please retry" }));
     });
-    const replied = Promise.all([results, before]).then(([res]) => {
+    const replied = Promise.all([results, before.catch(() => undefined)]).then(([res]) => {
       let k = 0;
       for (const s of slots) {
         for (const text of s.held) conns.send(conn, text);
@@ -146,7 +148,7 @@ export class ShardFront {
           console.error("relay: error after an OK", err);
         }
       }
-    });
+    }).catch((err: unknown) => console.error("relay: error replying to EVENTs", err));
     return { stored: work ? work.stored.catch(() => undefined) : Promise.resolve(), replied };
   }
 
@@ -200,7 +202,7 @@ export class ShardFront {
   /** A REQ whose id and filters were checked. The old subscription of that id ends now. */
   async req(conn: Conn, sub: string, filters: Filter[]): Promise<void> {
     const { conns } = this.host;
-    conns.unsubscribe(conn, sub);
+    conns.pause(conn, sub);
     const pending = (conn.pending = { filters, buffered: [] as Buffered[] });
     let answer: Awaited<ReturnType<ShardRouter["query"]>>;
     try {
