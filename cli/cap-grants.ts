@@ -3,6 +3,7 @@
 import type { Namespace } from "../runtime/namespace.ts";
 import { nodeResolve } from "../services/cap/dns-node.ts";
 import { pinnedFetch } from "../services/cap/fetch-node.ts";
+import { pinnedWsConnect } from "../services/cap/ws-node.ts";
 import { grantCaps, type CapGrants, type Granted } from "../services/cap/grant.ts";
 import { parseHosts } from "../services/cap/hosts.ts";
 import type { Secret } from "../services/cap/secrets.ts";
@@ -72,7 +73,7 @@ export async function applyCaps(ns: Namespace, a: CapArgs): Promise<Granted> {
   const { grants, secrets } = capGrants(a);
   let granted: Granted;
   try {
-    granted = grantCaps(ns, grants, { secrets, resolve: nodeResolve, fetchFor: pinnedFetch });
+    granted = grantCaps(ns, grants, { secrets, resolve: nodeResolve, fetchFor: pinnedFetch, wsConnectFor: pinnedWsConnect });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
