@@ -1,6 +1,7 @@
 // Capability flags of `oanix run`: --cap NAME[=CONFIG], --budget CAP:KIND=N, --secret
 // NAME=ENV_VAR[@HOSTS]. Parsed here (no capability code is loaded for a run without --cap);
 // cli/cap-grants.ts turns them into services/cap/grant.ts grants. No --cap, no /cap/*.
+import { BUDGET_KINDS } from "../services/cap/budgets.ts";
 import { UsageError } from "./usage.ts";
 
 export const CAP_FLAGS = new Set(["--cap", "--budget", "--secret"]);
@@ -24,7 +25,7 @@ Capabilities (each one granted is mounted at /cap/NAME; none is there unless gra
 
 export const DEFAULT_RELAY = "ws://127.0.0.1:8787/relay";
 
-export const KINDS: Record<string, string[]> = { http: ["calls", "bytes"], ws: ["calls", "bytes"], llm: ["tokens", "calls"], nostr: ["calls"] };
+export const KINDS = BUDGET_KINDS;
 
 export interface CapArgs {
   caps: Map<string, string | undefined>;

@@ -1,6 +1,8 @@
 // The Worker's bindings (declared in wrangler.toml). Kept in one place so every edge file agrees.
 import type { Workspace } from "./workspace/index.ts";
 import type { Runner } from "./runner.ts";
+import type { NostrRelay } from "../relay/relay.ts";
+import type { AiBinding } from "../services/cap/llm-workers-ai.ts";
 
 export interface Env {
   /** One Durable Object per workspace (SQLite metadata + small pieces). */
@@ -15,6 +17,12 @@ export interface Env {
   KV: KVNamespace;
   /** Comma-separated hex pubkeys that may list every workspace (the local edge's own key). */
   ADMIN_PUBKEYS?: string;
+  /** The key that seals workspace secrets and agent identities (a Worker secret; workspace/seal.ts). */
+  SECRETS_KEY?: string;
+  /** Workers AI (wrangler.toml [ai]), for runs granted llm "workers-ai". Absent: such runs are refused. */
+  AI?: AiBinding;
+  /** The relay Durable Object (relay/): the edge's /cap/nostr reaches it by RPC. */
+  RELAY: DurableObjectNamespace<NostrRelay>;
 }
 
 export type Reply<T> = { ok: true; value: T } | { ok: false; status: number; error: { code: string; message: string } };

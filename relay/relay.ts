@@ -37,6 +37,7 @@ import { RelayState, type Attachment } from "./state.ts";
 import { EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, type Refusal } from "./replies.ts";
+import { queryStored } from "./rpc.ts";
 
 export interface RelayEnv {
   /** JSON object of RelayConfig fields overriding the defaults (e.g. from `wrangler dev --var`). */
@@ -625,6 +626,11 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     const r = this.ingest(event, null);
     if (r.ok && r.after) r.after();
     return { ok: r.ok, message: r.message };
+  }
+
+  /** The stored events matching a filter or a list of filters, as a REQ gets them before EOSE (rpc.ts). */
+  query(filters: unknown): NostrEvent[] {
+    return queryStored(this.store, this.cfg, filters, nowSeconds());
   }
 
   /**
