@@ -35,7 +35,7 @@ export function cacheableResponse(res: Response): boolean {
   if (vary.some((v) => v !== "accept-encoding")) return false;
   const cc = (res.headers.get("cache-control") ?? "").toLowerCase().split(",").map((s) => s.trim());
   if (cc.some((d) => d === "no-store" || d === "private" || d === "no-cache" || d.startsWith("no-cache=") || d.startsWith("private="))) return false;
-  return cc.some((d) => /^(s-)?max-age=\s*"?[1-9]\d*"?$/.test(d));
+  return cc.some((d) => /^(max-age|s-maxage)=\s*"?[1-9]\d*"?$/.test(d));
 }
 
 export function edgeFetch(o: EdgeFetchOptions): typeof fetch {
