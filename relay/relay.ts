@@ -37,7 +37,7 @@ import { RelayState, type Attachment } from "./state.ts";
 import { EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, type Refusal } from "./replies.ts";
-import { queryStored } from "./rpc.ts";
+import { published, queryStored, type Published } from "./rpc.ts";
 
 export interface RelayEnv {
   /** JSON object of RelayConfig fields overriding the defaults (e.g. from `wrangler dev --var`). */
@@ -620,12 +620,12 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   // ---------------------------------------------------------------- RPC for the Worker
 
   /** Publishes a signed event as a client would (verified, stored, fanned out, routed). */
-  publish(event: NostrEvent): PublishResult {
+  publish(event: NostrEvent): Published {
     const shape = checkEventShape(event);
-    if (shape !== null) return { ok: false, message: `invalid: ${shape}` };
+    if (shape !== null) return published({ ok: false, message: `invalid: ${shape}` });
     const r = this.ingest(event, null);
     if (r.ok && r.after) r.after();
-    return { ok: r.ok, message: r.message };
+    return published(r);
   }
 
   /** The stored events matching a filter or a list of filters, as a REQ gets them before EOSE (rpc.ts). */

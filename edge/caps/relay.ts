@@ -40,7 +40,8 @@ class RelayObjectLink implements RelayLink {
     // Over a socket, NIP-70 wants the author authenticated; this caller speaks for the agent only.
     if (isProtected(e) && e.pubkey !== this.#pubkey) return { ok: false, message: "restricted: this event is protected; only its author may publish it" };
     try {
-      return await within(this.#relay.publish(e as NostrEvent), timeoutMs, "publish");
+      const r = await within(this.#relay.publish(e as NostrEvent), timeoutMs, "publish");
+      return { ok: r.accepted, message: r.message };
     } catch (err) {
       return { ok: false, message: (err as Error).message };
     }

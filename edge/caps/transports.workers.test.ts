@@ -81,7 +81,7 @@ describe("nostr at the edge: the relay object by RPC, subscriptions over an in-p
       expect(JSON.parse(dec(await events.read(65536))).content).toBe("first");
       const other = generateSecretKey();
       const theirs = finalizeEvent({ kind: 1, content: "from elsewhere", tags: [["t", tag], ["p", me]], created_at: Math.floor(Date.now() / 1000) }, other);
-      expect(await relayStub(env.RELAY).publish(theirs)).toEqual({ ok: true, message: "" });
+      expect(await relayStub(env.RELAY).publish(theirs)).toEqual({ ok: true, accepted: true, message: "" });
       expect(JSON.parse(dec(await events.read(65536))).content).toBe("from elsewhere");
       // The inbox: events that p-tag the agent since the mount.
       const inbox = await ns.open("/cap/nostr/inbox", { read: true });
