@@ -12,16 +12,14 @@
 // are picked up again; the seen-set makes live and picked-up copies one job.
 import { cpus } from "node:os";
 import type { Program } from "../../runtime/modules.ts";
-import { Peer, cipherOf, decrypt, encrypt, now, tag, tags, type Cipher, type Event } from "./nostr.ts";
+import { Peer, encrypt, now, tag, tags, type Cipher, type Event } from "./nostr.ts";
 import { WorkerPool, type HireGrant } from "./pool.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, type JobInput, type JobSpec } from "./spec.ts";
+import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, requestTags, type JobInput, type JobSpec } from "./spec.ts";
+import { DELETION, FEEDBACK, HANDLER_INFO, MAX_RESULT_CHARS, announcement, feedback, result } from "./answers.ts";
 import { NwcError, type NwcClient } from "./wallet.ts";
 
-export const HANDLER_INFO = 31990;
-export const FEEDBACK = 7000;
-const DELETION = 5;
-const MAX_RESULT_CHARS = 256 * 1024;
+export { FEEDBACK, HANDLER_INFO };
 const MAX_FETCH_BYTES = 1 << 20;
 
 export interface ProviderOptions {
@@ -107,11 +105,8 @@ export class Provider {
   /** The NIP-89 handler announcement: a `k` tag per kind, content {name, about, encryptionSupported}. */
   announcement(): Event {
     const name = this.#o.name ?? "oanix";
-    return this.#peer.sign({
-      kind: HANDLER_INFO,
-      tags: [["d", `oanix-${name}`], ...this.kinds.map((k) => ["k", String(k)])],
-      content: JSON.stringify({ name, about: this.#o.about ?? `OANIX agents serving kinds ${this.kinds.join(", ")} in a sandbox`, encryptionSupported: true }),
-    });
+    const about = this.#o.about ?? `OANIX agents serving kinds ${this.kinds.join(", ")} in a sandbox`;
+    return this.#peer.sign(announcement({ name, about, kinds: this.kinds, encryptionSupported: true }));
   }
 
   async start(): Promise<void> {
@@ -210,23 +205,14 @@ export class Provider {
     this.#remember(e);
     if (this.#deleted.get(e.id)?.by.has(e.pubkey)) return;
 
-    let plain = e.tags;
-    let cipher: Cipher | null = null;
-    if (e.tags.some((t) => t[0] === "encrypted")) {
-      // An encrypted request is only readable by the provider it names.
-      if (!tags(e, "p").some((t) => t[1] === this.pubkey)) return;
-      cipher = cipherOf(e.content);
-      try {
-        const inner = JSON.parse(decrypt(this.#peer.secretKey, e.pubkey, e.content, cipher)) as string[][];
-        if (!Array.isArray(inner)) throw new Error("not a tag list");
-        // The clear tags (bid, expiration, relays) count too; i and param live inside.
-        plain = [...inner, ...e.tags.filter((t) => t[0] !== "encrypted" && t[0] !== "p")];
-      } catch (err) {
-        return this.#fail(e, `cannot decrypt the request (${(err as Error).message})`);
-      }
-    }
+    let plain: string[][];
+    let cipher: Cipher | null;
     let spec: JobSpec;
     try {
+      // An encrypted request is only readable by the provider it names (null: not this one).
+      const read = requestTags(e, this.#peer.secretKey, this.pubkey);
+      if (!read) return;
+      ({ tags: plain, cipher } = read);
       spec = readRequest(e, plain, this.#o.maxRequestBytes);
       if (this.#o.price && spec.bid !== undefined && spec.bid < this.#o.price) throw new BadRequest(`bid of ${spec.bid} msats is below the price of ${this.#o.price} msats`);
     } catch (err) {
@@ -403,14 +389,9 @@ export class Provider {
     if (content.length > MAX_RESULT_CHARS) throw new BadRequest(`result is ${content.length} characters, over the ${MAX_RESULT_CHARS} a result event may carry`);
     if (job.ctl.signal.aborted) throw new Cancelled();
     const req = job.spec.request;
-    const t: string[][] = [["request", JSON.stringify(req)], ["e", req.id, this.#o.relays[0]!], ["p", req.pubkey]];
-    if (this.#o.price) t.push(["amount", String(this.#o.price)]);
-    let body = content;
-    if (job.cipher) {
-      body = encrypt(this.#peer.secretKey, req.pubkey, content, job.cipher);
-      t.push(["encrypted"]);
-    } else t.push(...tags({ tags: job.tags }, "i"));
-    await this.#peer.publish(this.#peer.sign({ kind: req.kind + 1000, tags: t, content: body }));
+    const body = job.cipher ? encrypt(this.#peer.secretKey, req.pubkey, content, job.cipher) : content;
+    const t = result(req, body, { plainTags: job.tags, encrypted: job.cipher !== null, relay: this.#o.relays[0]!, ...(this.#o.price ? { price: this.#o.price } : {}) });
+    await this.#peer.publish(this.#peer.sign(t));
     this.answered++;
     this.#log(`job ${short(req.id)}: result published`);
   }
@@ -422,11 +403,7 @@ export class Provider {
   }
 
   #feedbackEvent(req: Event, status: string, extra: string, more: string[][] = []): Event {
-    return this.#peer.sign({
-      kind: FEEDBACK,
-      tags: [["status", status, ...(extra ? [extra] : [])], ["e", req.id, this.#o.relays[0]!], ["p", req.pubkey], ...more],
-      content: extra,
-    });
+    return this.#peer.sign(feedback(req, status, extra, { relay: this.#o.relays[0]!, more }));
   }
 
   async #fail(req: Event, why: string): Promise<void> {
