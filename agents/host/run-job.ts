@@ -10,7 +10,7 @@ import type { FileService } from "../../runtime/types.ts";
 import { LogsService } from "../../services/logs.ts";
 import { MemService } from "../../services/mem.ts";
 import { TaskService } from "../../services/task.ts";
-import { grantCaps, type CapGrants } from "../../services/cap/grant.ts";
+import { grantCaps, type CapGrants, type GrantOptions } from "../../services/cap/grant.ts";
 import type { JobSpec } from "./spec.ts";
 import { NO_RESULT, STDERR_TAIL, exitReason, resultContent } from "./answers.ts";
 
@@ -21,12 +21,13 @@ export type RunOutcome =
 export async function runJob(
   program: Program,
   spec: JobSpec,
-  o: { limits: Limits; grants?: CapGrants; caps?: Record<string, FileService> },
+  o: { limits: Limits; grants?: CapGrants; grantOptions?: GrantOptions; caps?: Record<string, FileService> },
 ): Promise<RunOutcome> {
   const task = new TaskService(spec, { status: "running" });
   const ns = new Namespace().mount("/task", task).mount("/workspace", new MemService()).mount("/logs", new LogsService());
   // The granted capabilities (services/cap), then this host's own files (e.g. nostr/jobs inside /cap/nostr).
-  const granted = o.grants ? grantCaps(ns, o.grants) : null;
+  // Made per job: every job starts with the whole of each budget.
+  const granted = o.grants ? grantCaps(ns, o.grants, o.grantOptions) : null;
   for (const [name, service] of Object.entries(o.caps ?? {})) ns.mount(`/cap/${name}`, service);
   let stderr = "";
   const dec = new TextDecoder();

@@ -14,6 +14,11 @@ import { cpus } from "node:os";
 import type { Program } from "../../runtime/modules.ts";
 import { Peer, encrypt, now, tag, tags, type Cipher, type Event } from "./nostr.ts";
 import { WorkerPool, type HireGrant } from "./pool.ts";
+import type { CapGrants } from "../../services/cap/grant.ts";
+import { checkUrl, parseHosts, type HostGrant } from "../../services/cap/hosts.ts";
+import { nodeResolve } from "../../services/cap/dns-node.ts";
+import { pinnedFetch } from "../../services/cap/fetch-node.ts";
+import type { Secret } from "../../services/cap/secrets.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, requestTags, type JobInput, type JobSpec } from "./spec.ts";
 import { DELETION, FEEDBACK, HANDLER_INFO, MAX_RESULT_CHARS, announcement, feedback, result } from "./answers.ts";
@@ -40,8 +45,14 @@ export interface ProviderOptions {
   paymentTimeoutMs?: number;
   /** How often a pending invoice is looked up (default 500 ms). */
   paymentPollMs?: number;
-  /** http was granted: url inputs are fetched for the agent; otherwise passed through. */
-  fetchUrls?: boolean;
+  /**
+   * The capabilities every agent gets (services/cap grants, as `oanix run --cap` makes them), with
+   * the whole of each budget per job. With http, `url` inputs within the http grant are fetched
+   * for the agent (the same host rules, the address checked at connect); without it they pass through.
+   */
+  grants?: CapGrants;
+  /** Secrets the granted capabilities may send ("$secret:NAME" in a header), each bound to hosts. */
+  secrets?: Record<string, Secret>;
   /**
    * Agents may hire other agents: /cap/nostr/jobs is mounted for them, signing with this provider's
    * key; invoices are paid through `hireWallet` (a wallet connect URI) up to `budgetMsats` per job.
@@ -237,7 +248,10 @@ export class Provider {
       let out;
       try {
         const limits = { wallTimeMs: this.#o.timeoutMs, memoryBytes: this.#o.memoryBytes };
-        out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal, this.#hireGrant());
+        const hire = this.#hireGrant();
+        out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal, {
+          ...(this.#o.grants ? { grants: this.#o.grants } : {}), ...(this.#o.secrets ? { secrets: this.#o.secrets } : {}), ...(hire ? { hire } : {}),
+        });
       } finally {
         // The slot is the agent's: publishing the answer waits for the relays, not for a core.
         this.#release();
@@ -343,10 +357,13 @@ export class Provider {
       if (!ev) throw new BadRequest(`input event ${i.data} was not found on the relays`);
       return { ...i, data: ev.content, ref: i.data };
     }
-    if (i.type === "url" && this.#o.fetchUrls) {
+    const http = this.#urlGrant();
+    if (i.type === "url" && http) {
       let r: Response;
       try {
-        r = await fetch(i.data, { signal: AbortSignal.any([job.ctl.signal, AbortSignal.timeout(15_000)]) });
+        // The agent's own rules: a host outside the grant, or a non-public address it does not name exactly, is refused.
+        await checkUrl(i.data, http, ["http:", "https:"]);
+        r = await http.fetch(i.data, { signal: AbortSignal.any([job.ctl.signal, AbortSignal.timeout(15_000)]) });
       } catch (err) {
         if (job.ctl.signal.aborted) throw new Cancelled();
         throw new BadRequest(`input url ${i.data}: ${(err as Error).message}`);
@@ -357,6 +374,17 @@ export class Provider {
       return { ...i, data: new TextDecoder().decode(body), ref: i.data };
     }
     return i;
+  }
+
+  #urlGrantMemo: (HostGrant & { fetch: typeof fetch }) | null | undefined;
+
+  /** The http grant url inputs are fetched under (null: not granted, they pass through). */
+  #urlGrant(): (HostGrant & { fetch: typeof fetch }) | null {
+    if (this.#urlGrantMemo !== undefined) return this.#urlGrantMemo;
+    const h = this.#o.grants?.http;
+    if (!h) return (this.#urlGrantMemo = null);
+    const grant: HostGrant = { patterns: parseHosts(h.hosts), resolve: nodeResolve };
+    return (this.#urlGrantMemo = { ...grant, fetch: pinnedFetch(grant) });
   }
 
   /** The first result event (6000–6999) naming `id`, within the chain timeout. */
