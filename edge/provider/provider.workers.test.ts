@@ -16,7 +16,8 @@ import { getJob, listJobs } from "../d1.ts";
 import { call, createWs, json, newKey, stub } from "../testing.ts";
 import { cancelJob, serveJob } from "./handler.ts";
 import { HANDLER } from "./relay.ts";
-import { jobState } from "./store.ts";
+import { PROVIDER_SCHEMA, jobState } from "./store.ts";
+import migration from "../migrations/0002_edge_providers.sql?raw";
 import type { ProviderEnv } from "./config.ts";
 
 const worker: FetchTarget = { fetch: (input, init) => exports.default.fetch(new Request(input as string, init)) };
@@ -231,7 +232,8 @@ describe("edge provider: cancel", () => {
     for (const s of ["hold-1", "hold-2"]) await stub(ws).runRelease(cred, s);
     await sleep(800);
     relay.close();
-    expect(summary((await query({ "#e": [req.id] })).filter((e) => e.pubkey === pubkey))).toEqual(["processing", `processing: queued: waiting for a run slot in workspace ${ws}`]);
+    // (Sorted: the relay orders events of one second by id.)
+    expect(summary((await query({ "#e": [req.id] })).filter((e) => e.pubkey === pubkey)).sort()).toEqual(["processing", `processing: queued: waiting for a run slot in workspace ${ws}`]);
     expect((await listJobs(env.DB, ws)).filter((j) => j.kind === `nip90:${cfg.kind}`)).toEqual([]);
   });
 
@@ -336,5 +338,13 @@ describe("edge provider: configured in wrangler.toml", () => {
     relay.close();
     expect(result?.content).toBe("4 words");
     expect((await relayStub(env.RELAY).listAgents(5951))).toEqual([{ kind: 5951, agent: "cfg-count", handler: HANDLER, pubkey: cfg.pubkey }]);
+  });
+});
+
+describe("edge provider: D1", () => {
+  it("the migration file and the schema the provider applies are the same statements", () => {
+    const norm = (x: string) => x.replace(/\s+/g, " ").trim();
+    const fromFile = migration.replace(/--[^\n]*\n/g, "\n").split(";").map(norm).filter(Boolean);
+    expect(fromFile).toEqual(PROVIDER_SCHEMA.map(norm));
   });
 });
