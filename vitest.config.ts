@@ -19,8 +19,17 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             // relay: the NIP-86 admin of the tests (secret key "7e57ad31" × 8, in relay/nip86.workers.test.ts).
-            // edge caps: the key that seals workspace secrets (edge/workspace/seal.ts); tests only.
-            miniflare: { bindings: { ADMIN_PUBKEYS: "baaa18906229500efad7c0a5dda12c0006008f51fe92262a0c3da6e75f437e28", SECRETS_KEY: "test-only-secrets-key-0123456789abcdef0123456789" } },
+            // edge providers (edge/provider/provider.workers.test.ts): the secret their keys derive from, and one
+            // provider configured as wrangler.toml would, on a kind no other suite uses.
+            miniflare: {
+              bindings: {
+                ADMIN_PUBKEYS: "baaa18906229500efad7c0a5dda12c0006008f51fe92262a0c3da6e75f437e28",
+                PROVIDER_KEY: "5eed".repeat(16),
+                // edge caps: the key that seals workspace secrets (edge/workspace/seal.ts); tests only.
+                SECRETS_KEY: "test-only-secrets-key-0123456789abcdef0123456789",
+                EDGE_PROVIDERS: JSON.stringify([{ name: "cfg-count", kind: 5951, program: "jobcount", workspace: "edge-provider-cfg" }]),
+              },
+            },
           }),
         ],
         test: {

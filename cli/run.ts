@@ -165,7 +165,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const { ns, task } = await buildNamespace(mounts, a.agent ? `agent ${a.agent}: ` : "");
 
-  const caps = a.caps.caps.size ? await (await import("./cap-grants.ts")).applyCaps(ns, a.caps) : undefined;
+  const wantsCaps = a.caps.caps.size > 0 || a.caps.budgets.length > 0 || a.caps.secrets.length > 0 || a.caps.wallet !== undefined;
+  const caps = wantsCaps ? await (await import("./cap-grants.ts")).applyCaps(ns, a.caps) : undefined;
   task?.setStatus("running");
   const options: SpawnOptions = {
     namespace: ns,

@@ -7,6 +7,8 @@ import { NwcClient } from "../agents/host/wallet.ts";
 import { secretBytes } from "../agents/host/nostr.ts";
 import { loadSecret } from "../services/key.ts";
 import { UsageError } from "./usage.ts";
+import { addCapFlag, emptyCapArgs } from "./caps.ts";
+import { capGrants } from "./cap-grants.ts";
 import { integer, parseFlags, relays, untilSignal, wantsHelp } from "./flags.ts";
 
 export const SERVE_HELP = `oanix serve --relay URL [--relay URL]... --kind KIND=MODULE.wasm [--kind ...] [options]
@@ -23,12 +25,23 @@ a result are picked up again on start. Signed with OANIX_KEY or ~/.config/oanix/
 Options:
   --relay URL            relay to serve on (repeatable)
   --kind KIND=MODULE     serve job kind KIND with the agent MODULE.wasm (repeatable)
-  --cap http             fetch "url" inputs for the agent (without it they are passed through)
-  --cap nostr            the agent may hire other agents through /cap/nostr/jobs (requests signed
-                         with this provider's key; the rest of /cap/nostr comes with the
-                         capabilities)
-  --budget nostr:msats=N the most one agent may pay (through --wallet) for the agents it hires
+  --cap http=HOSTS       the agent may fetch from HOSTS (/cap/http; host, host:port, *.domain or *,
+                         comma-separated; loopback/private addresses only as exact host:port), and
+                         "url" inputs within HOSTS are fetched for it (otherwise passed through)
+  --cap ws=HOSTS         WebSockets (/cap/ws), the same host rules
+  --cap llm=PROVIDER     /cap/llm: offline or openai:BASE_URL[#MODEL] (key from OANIX_LLM_KEY or
+                         OPENAI_API_KEY)
+  --cap nostr[=RELAYS]   /cap/nostr with this provider's key, on its --relay list unless RELAYS are
+                         named; /cap/nostr/jobs lets the agent hire other agents (requests signed
+                         with this provider's key)
+  --budget CAP:KIND=N    per job: each job starts with the whole budget (http:calls, http:bytes,
+                         ws:calls, ws:bytes, llm:tokens, llm:calls, nostr:calls); nostr:msats=N is
+                         the most one job may pay (through --wallet) for the agents it hires
                          (default 0: a priced hire is EDQUOT)
+  --secret NAME=ENV_VAR[@HOSTS]
+                         "$secret:NAME" in an agent's request header becomes $ENV_VAR, only to
+                         HOSTS (default: the http and ws grants); never readable by the agent
+  A capability not granted is not there: an agent gets exactly these grants.
   --price MSATS          price per job: lower bids are refused; results carry an amount tag
   --wallet URI           nostr+walletconnect://... : with --price, each job first sends
                          payment-required with an invoice (make_invoice) and runs once it is paid
@@ -46,7 +59,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_HELP);
     return 0;
   }
-  const f = parseFlags(argv, { relay: "many", kind: "many", cap: "many", budget: "many", price: "one", wallet: "one", concurrency: "one", timeout: "one", memory: "one", name: "one", about: "one" }, "serve");
+  const f = parseFlags(argv, { relay: "many", kind: "many", cap: "many", budget: "many", secret: "many", price: "one", wallet: "one", concurrency: "one", timeout: "one", memory: "one", name: "one", about: "one" }, "serve");
   const relayList = relays(f);
   const programs = new Map<number, Program>();
   for (const spec of f.many.kind ?? []) {
@@ -69,15 +82,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
   }
   if (!programs.size) throw new UsageError("needs at least one --kind KIND=MODULE.wasm (try oanix serve --help)");
-  const caps = new Set(f.many.cap ?? []);
-  for (const c of caps) if (c !== "http" && c !== "nostr") throw new UsageError(`--cap ${c}: oanix serve grants http (url inputs) and nostr (hiring) so far`);
-  let hireBudget = 0;
-  for (const b of f.many.budget ?? []) {
-    const m = /^nostr:msats=(\d+)$/.exec(b);
-    if (!m) throw new UsageError(`--budget takes nostr:msats=N so far (got "${b}")`);
-    if (!caps.has("nostr")) throw new UsageError("--budget nostr:msats=N needs --cap nostr");
-    hireBudget = integer(m[1]!, "budget");
-  }
+  // The agents' capabilities: the flags and rules of `oanix run --cap` (cli/caps.ts), granted to
+  // every served agent, each job with the whole of each budget.
+  const capArgs = emptyCapArgs();
+  for (const [flag, values] of [["--cap", f.many.cap], ["--budget", f.many.budget], ["--secret", f.many.secret]] as const)
+    for (const v of values ?? []) addCapFlag(capArgs, flag, v);
+  const hiring = capArgs.caps.has("nostr");
+  // --wallet here is the provider's: invoices for --price, and paying what its agents hire.
+  const msats = capArgs.budgets.find((b) => b.cap === "nostr" && b.kind === "msats");
+  if (msats && !hiring) throw new UsageError("--budget nostr:msats=N needs --cap nostr");
+  const { grants, secrets } = capGrants({ ...capArgs, budgets: capArgs.budgets.filter((b) => b !== msats) });
+  // Served agents speak on the provider's relays unless --cap nostr=RELAYS names others.
+  if (grants.nostr && capArgs.caps.get("nostr") === undefined) grants.nostr.relays = relayList;
   let wallet: NwcClient | undefined;
   if (f.one.wallet !== undefined) {
     try {
@@ -86,13 +102,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--wallet: ${(e as Error).message}`);
     }
   }
-  if (wallet && f.one.price === undefined && !caps.has("nostr")) throw new UsageError("--wallet needs --price (invoices) or --cap nostr (paying hired agents)");
+  if (wallet && f.one.price === undefined && !hiring) throw new UsageError("--wallet needs --price (invoices) or --cap nostr (paying hired agents)");
   const provider = new Provider({
     relays: relayList,
     secretKey: secretBytes(loadSecret()),
     programs,
-    fetchUrls: caps.has("http"),
-    ...(caps.has("nostr") ? { hire: { budgetMsats: hireBudget, ...(f.one.wallet !== undefined ? { wallet: f.one.wallet } : {}) } } : {}),
+    ...(Object.keys(grants).length ? { grants } : {}),
+    ...(Object.keys(secrets).length ? { secrets } : {}),
+    ...(hiring ? { hire: { budgetMsats: msats?.n ?? 0, ...(f.one.wallet !== undefined ? { wallet: f.one.wallet } : {}) } } : {}),
     ...(f.one.price !== undefined ? { price: integer(f.one.price, "price", 1) } : {}),
     ...(wallet && f.one.price !== undefined ? { wallet } : {}),
     ...(f.one.concurrency !== undefined ? { concurrency: integer(f.one.concurrency, "concurrency", 1) } : {}),

@@ -8,5 +8,6 @@ import spew from "./build/spew.wasm";
 import membomb from "./build/membomb.wasm";
 import summarize from "./build/summarize.wasm";
 import captest from "./build/captest.wasm";
+import jobcount from "./build/jobcount.wasm";
 
-export const PROGRAMS: Record<string, WebAssembly.Module> = { demo, hello, busy, spew, membomb, summarize, captest };
+export const PROGRAMS: Record<string, WebAssembly.Module> = { demo, hello, busy, spew, membomb, summarize, captest, jobcount };
