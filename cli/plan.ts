@@ -7,6 +7,8 @@ import { loadProgram } from "../runtime/modules.ts";
 import { providerFrom } from "../services/cap/llm-provider.ts";
 import { PlanError, resumePlan, startPlan, type PlanOptions, type Progress } from "../agents/host/planning/orchestrator.ts";
 import { listParked, listRuns, loadRecord, type RunRecord } from "../agents/host/planning/record.ts";
+import { LockBusy, LockLost } from "../agents/host/planning/lock.ts";
+import { nodeDriver } from "../agents/host/planning/lock-node.ts";
 import { openSource } from "./sources.ts";
 import { UsageError } from "./usage.ts";
 
@@ -129,6 +131,7 @@ export async function planCommand(argv: string[]): Promise<number> {
   const o: PlanOptions = {
     workspace, provider, llm: a.llm, programs: await programs(), reviewIterations: a.reviewIterations, maxPivots: a.maxPivots,
     budgetTokens: a.budget, maxTokens: a.maxTokens, onProgress: (p) => void process.stderr.write(progressLine(p) + "\n"),
+    driver: nodeDriver(),
   };
   let rec: RunRecord;
   try {
@@ -140,6 +143,11 @@ export async function planCommand(argv: string[]): Promise<number> {
     rec = a.resume ? await resumePlan(a.resume, o) : await startPlan(a.idea!, o);
   } catch (e) {
     if (e instanceof PlanError) throw new UsageError(e.message);
+    // Another driver has the run: say who, change nothing.
+    if (e instanceof LockBusy || e instanceof LockLost) {
+      process.stderr.write(`plan: ${e.message}\n`);
+      return 1;
+    }
     throw e;
   }
   const tail = rec.status === "completed" ? `package ${rec.package}`
