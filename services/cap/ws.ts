@@ -178,7 +178,7 @@ export class WsCap {
         if (isText) {
           let s: string;
           try {
-            s = new TextDecoder("utf-8", { fatal: true }).decode(data);
+            s = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(data);
           } catch {
             throw f(fsError("EILSEQ", "a text message must be UTF-8 (send bytes through binary)"));
           }

@@ -53,6 +53,10 @@ export interface PlanOptions {
   onProgress?: (p: Progress) => void;
   /** The new run's id (startPlan); a fresh one by default. */
   run?: string;
+  /** Called after every checkpoint with the record just written (the edge mirrors it to D1 and
+   * derives the run's events from it; a host that dies before it returns sees the same record on
+   * resume). */
+  onCheckpoint?: (rec: RunRecord) => void | Promise<void>;
   /** Who drives, for the run's lock (lock.ts): one driver at a time, however many resumers. */
   driver?: LockOptions;
 }
@@ -126,6 +130,7 @@ async function drive(rec: RunRecord, o: PlanOptions, lock: RunLock): Promise<Run
     counted.tokens = metered.tokens;
     counted.calls = metered.calls;
     await saveRecord(fs, rec);
+    await o.onCheckpoint?.(rec);
   };
   const slice = { left: o.maxAgents ?? Infinity };
   const stop = async (status: "paused" | "failed", error: RunError): Promise<RunRecord> => {
