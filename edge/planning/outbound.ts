@@ -1,7 +1,7 @@
 // Where the edge may send a request a user asked for (a webhook destination, an openai:URL model):
 // SSRF protection. http and https only, no credentials in the URL, and a host that names a public
 // service: IP literals are refused (whatever their form: the URL parser normalises 0x7f.1 and
-// [::ffff:127.0.0.1] first), and so are names that only mean something inside a network
+// [::ffff:127.0.0.1] first, and a host ending in a numeric label is taken as one), and so are names that only mean something inside a network
 // (localhost, *.localhost, *.local, *.internal — the cloud metadata names —, *.home.arpa, *.lan,
 // and single-label names). The local edge lets development servers through by the var
 // ALLOW_PRIVATE_HOSTS (`host` or `host:port`, comma-separated; never `*`); a deployed edge has no
@@ -33,7 +33,10 @@ export function checkOutbound(raw: string, allow: HostPattern[], what: string): 
   const port = portOf(u);
   if (allow.some((p) => p.host === host && (p.port === undefined || p.port === port))) return u;
   const where = `${host}:${port}`;
-  if (ipKind(host) !== "name") throw fsError("EACCES", `${what}: ${where} is an IP address; name the host (addresses are refused, so no private or metadata address can be reached)`);
+  // A host whose last label is a number is an IPv4 address in some spelling (WHATWG URL; and
+  // inet_aton reads 0x7f.1 as 127.0.0.1 where a parser leaves it as it is).
+  const last = host.slice(host.lastIndexOf(".") + 1);
+  if (ipKind(host) !== "name" || /^(0x[0-9a-f]*|\d+)$/i.test(last)) throw fsError("EACCES", `${what}: ${where} is an IP address; name the host (addresses are refused, so no private or metadata address can be reached)`);
   if (host === "localhost" || !host.includes(".") || INTERNAL_SUFFIXES.some((s) => host.endsWith(s)))
     throw fsError("EACCES", `${what}: ${where} names a host inside a network (loopback, local or internal names are refused)`);
   return u;

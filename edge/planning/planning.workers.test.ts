@@ -2,7 +2,7 @@
 // its Durable Object's alarm one agent at a time, D1 rows, artifacts in the workspace, the package
 // in R2, events into the audit chain and to a real webhook receiver (edge/dev/test-servers.ts),
 // SSRF and auth refusals, a paused run resumed, an object aborted mid-run, and the run lock.
-import { abortAllDurableObjects } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { PHASES } from "../../agents/planning/phases.ts";
@@ -12,6 +12,7 @@ import type { WireOp } from "../../services/remote-wire.ts";
 import { runBatch } from "../batch.ts";
 import { PLANNING_STATEMENTS } from "./schema.ts";
 import { packageKey } from "./outbox.ts";
+import { allowedPrivate, checkOutbound } from "./outbound.ts";
 import migration from "../migrations/0002_planning.sql?raw";
 import { call, createWs, errCode, json, newKey, readText, stub } from "../testing.ts";
 
@@ -131,17 +132,22 @@ describe("planning runs at the edge", { timeout: 180_000 }, () => {
     const bad: Array<[string, string]> = [
       ["ftp://example.com/x", "EINVAL"], ["http://user:pw@example.com/", "EINVAL"], ["not a url", "EINVAL"],
       ["http://10.0.0.1/hook", "EACCES"], ["http://[::1]:8080/", "EACCES"], ["http://169.254.169.254/latest/meta-data", "EACCES"],
-      ["http://0x7f.1/", "EACCES"], ["http://[::ffff:127.0.0.1]/", "EACCES"], ["https://8.8.8.8/", "EACCES"], ["http://localhost:9/", "EACCES"],
+      ["http://0x7f.2/", "EACCES"], ["http://2130706434/", "EACCES"], ["http://017700000002/", "EACCES"], ["http://[::ffff:127.0.0.1]/", "EACCES"], ["https://8.8.8.8/", "EACCES"], ["http://localhost:9/", "EACCES"],
       ["http://localhost./", "EACCES"], ["http://api.localhost/", "EACCES"], ["http://metadata.google.internal/", "EACCES"], ["http://intranet/", "EACCES"],
       ["http://printer.local/", "EACCES"], ["http://127.0.0.2/", "EACCES"],
     ];
     for (const [url, code] of bad) {
       const r = await call(a, "POST", "/api/webhooks", { url });
-      expect([url, r.status, await errCode(r)]).toEqual([url, code === "EINVAL" ? 400 : 403, code]);
+      expect([url, r.status, ((await r.json()) as Run).error?.code]).toEqual([url, code === "EINVAL" ? 400 : 403, code]);
     }
     expect((await json(call(a, "GET", "/api/webhooks"))).webhooks).toEqual([]);
     const m = await call(a, "POST", "/api/planning/runs", { idea: "x", llm: "openai:http://192.168.1.10:11434/v1" });
     expect([m.status, await errCode(m)]).toEqual([403, "EACCES"]);
+    // Without the development var (a deployed edge) the loopback is refused too, in every spelling.
+    for (const url of [`${server}/hook/x`, "http://0x7f.1/", "http://2130706433/", "http://localhost/"]) {
+      expect(() => checkOutbound(url, [], "webhook")).toThrow(expect.objectContaining({ code: "EACCES" }));
+    }
+    expect(() => allowedPrivate("*")).toThrow(/no wildcards/);
     // The local edge lets its own loopback through (ALLOW_PRIVATE_HOSTS), by exact host.
     expect((await call(a, "POST", "/api/webhooks", { url: `${server}/hook/x`, events: ["run_completed", "verdict"] })).status).toBe(201);
     expect((await call(a, "POST", "/api/webhooks", { url: `${server}/hook/x`, events: ["nope"] })).status).toBe(400);
@@ -214,10 +220,11 @@ describe("planning runs at the edge", { timeout: 180_000 }, () => {
       expect(started.status).toBe("running");
       const mine = async () => ((await (await fetch(`${server}/llm/requests`)).json()) as Array<{ body: { messages: Array<{ content: string }> } }>)
         .filter((r) => JSON.stringify(r.body.messages).includes(idea));
-      // Abort every object twice while the run is in the middle of its agents.
+      // Abort the run's object twice while it is in the middle of an agent (its model call in flight).
+      const obj = env.PLANNING.get(env.PLANNING.idFromName(started.id));
       for (const at of [5, 12]) {
         for (let i = 0; i < 400 && (await mine()).length < at; i++) await new Promise((res) => setTimeout(res, 50));
-        await abortAllDurableObjects();
+        await runInDurableObject(obj, (_, state) => state.abort("test: evicted mid-run")).catch(() => {});
       }
       const run = await until(a, started.id, (x) => x.status !== "running");
       expect(run).toMatchObject({ status: "completed", calls: AGENTS, llm });
@@ -247,7 +254,7 @@ describe("planning runs at the edge", { timeout: 180_000 }, () => {
     await new Promise((res) => setTimeout(res, 1500));
     expect((await json(call(a, "GET", `/api/planning/runs/${started.id}`))).calls).toBe(held);
     await lock.release();
-    const run = await until(a, started.id, (x) => x.status !== "running");
-    expect(run).toMatchObject({ status: "completed", calls: AGENTS });
+    const run = await until(a, started.id, (x) => x.calls > held + 2);
+    expect(run.calls).toBeGreaterThan(held + 2);
   });
 });

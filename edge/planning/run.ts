@@ -24,7 +24,7 @@ import { edgeProvider } from "./llm.ts";
 import { flushOutbox } from "./outbox.ts";
 import { planningPrograms } from "./programs.ts";
 import { RunState, type DeliveryInfo, type RunConfig } from "./state.ts";
-import { insertRun } from "./store.ts";
+import { insertRun, updateRunStmt } from "./store.ts";
 
 /** Wall time of one agent at the edge (an alarm may run for 15 minutes). */
 const AGENT_MS = 180_000;
@@ -82,7 +82,8 @@ export class PlanningRun extends DurableObject<Env> {
         this.#state.set("state", "running");
         this.#state.set("failures", 0);
         this.#state.set("row", { ...row, status: "running", error: null });
-        this.#state.set("row_dirty", true);
+        // D1 says so before the answer does: whoever reads the run next sees it running.
+        await updateRunStmt(this.env.DB, cfg.run, this.#state.row!).run();
       }
       await this.#arm(true);
       return { status: "running" as const };
