@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { loadProgram } from "../runtime/modules.ts";
 import { providerFrom } from "../services/cap/llm-provider.ts";
 import { PlanError, resumePlan, startPlan, type PlanOptions, type Progress } from "../agents/host/planning/orchestrator.ts";
-import { listParked, listRuns, loadRecord, type RunRecord } from "../agents/host/planning/record.ts";
+import { listParked, listRuns, loadRecord, summary, type RunRecord } from "../agents/host/planning/record.ts";
 import { LockBusy, LockLost } from "../agents/host/planning/lock.ts";
 import { nodeDriver } from "../agents/host/planning/lock-node.ts";
 import { openSource } from "./sources.ts";
@@ -90,17 +90,6 @@ export function progressLine(p: Progress): string {
   const n = `${String(p.index + 1).padStart(2, "0")}/${p.of}`;
   const what = p.step === "verdict" ? `verdict ${p.verdict}` : p.step === "review" ? `score ${p.score ?? "—"} ${p.review}` : "written";
   return `plan ${n} ${p.phase.padEnd(19)} ${p.pivot ? `pivot ${p.pivot} ` : ""}iter ${p.iteration}  ${what.padEnd(16)} tokens ${p.tokens} (run ${p.totalTokens})`;
-}
-
-/** The summary the issue specifies (paths relative to the workspace root). */
-export function summary(rec: RunRecord): Record<string, unknown> {
-  return {
-    run: rec.run, idea: rec.idea, ...(rec.refinedIdea ? { refinedIdea: rec.refinedIdea } : {}), status: rec.status,
-    verdict: rec.verdict ?? null, pivots: rec.pivots,
-    phases: rec.phases.map((r) => ({ phase: r.phase, artifact: r.artifact, score: r.score, review: r.review, iterations: r.iterations.length })),
-    package: rec.package ?? null, tokens: rec.tokens, calls: rec.calls,
-    ...(rec.parked ? { parked: rec.parked } : {}), ...(rec.error ? { error: rec.error } : {}),
-  };
 }
 
 export async function planCommand(argv: string[]): Promise<number> {

@@ -51,6 +51,8 @@ export interface PlanOptions {
    * that drives runs in slices, such as an edge alarm or Workflow step, resumes it next time). */
   maxAgents?: number;
   onProgress?: (p: Progress) => void;
+  /** Stops the run between agents (it stays "running", checkpointed, to be resumed). */
+  signal?: AbortSignal;
   /** The new run's id (startPlan); a fresh one by default. */
   run?: string;
   /** Called after every checkpoint with the record just written (the edge mirrors it to D1 and
@@ -243,7 +245,7 @@ async function runPhase(
     if (last && (!ph.review || last.verdict !== undefined)) {
       if (!ph.review || last.verdict === "ACCEPT" || its.length >= rec.reviewIterations) break;
     }
-    if (slice.left-- <= 0) return { yield: true };
+    if (slice.left-- <= 0 || o.signal?.aborted) return { yield: true };
     if (!last || last.verdict !== undefined) {
       const n = its.length + 1;
       const it: Iteration = { n, artifact: `${stem}.i${n}.md`, json: `${stem}.i${n}.json`, tokens: 0 };
