@@ -41,7 +41,7 @@ function whole(params: Record<string, string>, name: string, min: number, max: n
 
 const line = (p: Progress): string =>
   `${String(p.index + 1).padStart(2, "0")}/${p.of} ${p.phase}${p.pivot ? ` pivot ${p.pivot}` : ""} iter ${p.iteration}: ` +
-  (p.step === "verdict" ? `verdict ${p.verdict}` : p.step === "review" ? `score ${p.score ?? "—"} ${p.review}` : "written") + ` (${p.totalTokens + p.tokens} tokens)`;
+  (p.step === "verdict" ? `verdict ${p.verdict}` : p.step === "review" ? `score ${p.score ?? "—"} ${p.review}` : "written") + ` (${p.totalTokens} tokens in the run)`;
 
 export function planJob(o: PlanJobOptions): JobHandler {
   const names = Object.keys(o.llms);
