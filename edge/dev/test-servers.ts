@@ -6,7 +6,8 @@
 //   POST /hook/NAME[?fail=N]   records the delivery (headers and body); the first N to NAME answer 500
 //   GET  /hooks/NAME           the deliveries recorded for NAME, as JSON
 // Model: `llmUrl` (services/cap/openai-stub.ts), scripted as a planning model (sections, ACCEPT
-// with SCORE 8, VERDICT GO), and told from the tests:
+// with SCORE 8, VERDICT GO; for an idea naming "pivot-then-kill" the first kill test PIVOTs to
+// "bread subscriptions by bike" and the second KILLs), and told from the tests:
 //   POST /llm/delay?ms=N       wait N ms before each answer     GET /llm/requests   every request
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -33,6 +34,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const system = messages.find((m) => m.role === "system")?.content ?? "";
     if (system.includes("reviewer")) return "REVIEW: ACCEPT\nSCORE: 8\nClear and complete.";
     const phase = /^You are the (\S+) phase/.exec(system)?.[1] ?? "";
+    const all = JSON.stringify(messages);
+    if (phase === "kill-test" && (all.includes("pivot-then-kill") || all.includes("bread subscriptions by bike"))) {
+      return all.includes("bread subscriptions by bike")
+        ? "## Verdict\nVERDICT: KILL\nREASON: margins too thin for a local bakery\nREVISIT: 12\n"
+        : "## Verdict\nVERDICT: PIVOT\nREFINED: bread subscriptions by bike\n";
+    }
     const def = PHASES.find((p) => p.name === phase);
     return (def?.sections ?? ["Notes"]).map((s) => `## ${s}\nAbout ${s.toLowerCase()}.\n`).join("\n") + (phase === "kill-test" ? "VERDICT: GO\n" : "");
   };

@@ -211,6 +211,30 @@ describe("planning runs at the edge", { timeout: 180_000 }, () => {
     expect(await json(call(a, "POST", `/api/planning/runs/${started.id}/resume`, {}))).toEqual({ id: started.id, status: "completed" });
   });
 
+  it("a PIVOT restarts the phases with the refined idea; a KILL parks it (D1, /parked, events, no package)", async () => {
+    const a = newKey();
+    const idea = "Bread by drone (pivot-then-kill)";
+    const started = await json(call(a, "POST", "/api/planning/runs", { idea, llm, reviewIterations: 1 }));
+    const run = await until(a, started.id, (x) => x.status !== "running");
+    const kill = PHASES.findIndex((p) => p.name === "kill-test") + 1;
+    expect(run).toMatchObject({ status: "killed", verdict: "KILL", pivots: 1, refinedIdea: "bread subscriptions by bike", package: null });
+    // Both passes: the first under pivot-1/, the second in the run's directory, each file there.
+    const passes = [0, 1].map((pass) => run.phases.filter((p: Run) => p.pass === pass));
+    expect(passes.map((ps) => ps.length)).toEqual([kill, kill]);
+    expect(passes[0]![0].artifact).toBe(`plans/${started.id}/pivot-1/01-intake.md`);
+    expect(passes[1]![0].artifact).toBe(`plans/${started.id}/01-intake.md`);
+    expect(passes.map((ps) => ps.at(-1).verdict)).toEqual(["PIVOT", "KILL"]);
+    for (const p of [...passes[0]!, ...passes[1]!]) expect((await readText(a, started.workspace, p.artifact)).length).toBeGreaterThan(0);
+    expect(await readText(a, started.workspace, passes[1]![0].artifact)).toContain("bread subscriptions by bike");
+    const parked = { run: started.id, workspace: started.workspace, idea, refinedIdea: "bread subscriptions by bike", phase: "kill-test", reason: "margins too thin for a local bakery", revisitMonths: 12, parkedAt: expect.any(String) };
+    expect(run.parked).toEqual(parked);
+    expect((await json(call(a, "GET", "/api/planning/parked"))).parked).toEqual([parked]);
+    const verdicts = run.events.filter((e: Run) => e.type === "verdict").map((e: Run) => e.data);
+    expect(verdicts).toEqual([expect.objectContaining({ verdict: "PIVOT", pass: 0, refinedIdea: "bread subscriptions by bike" }), expect.objectContaining({ verdict: "KILL", pass: 1, reason: "margins too thin for a local bakery" })]);
+    expect(run.events.at(-1)).toMatchObject({ type: "run_parked", data: { parked: expect.objectContaining({ reason: "margins too thin for a local bakery" }) } });
+    expect((await call(a, "GET", `/api/planning/runs/${started.id}/package`)).status).toBe(404);
+  });
+
   it("an object aborted mid-run resumes from its checkpoint and repeats no finished agent", async () => {
     const a = newKey();
     const idea = `Drone bread ${crypto.randomUUID().slice(0, 8)}`;
