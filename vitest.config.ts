@@ -27,6 +27,9 @@ export default defineConfig({
                 PROVIDER_KEY: "5eed".repeat(16),
                 // edge caps: the key that seals workspace secrets (edge/workspace/seal.ts); tests only.
                 SECRETS_KEY: "test-only-secrets-key-0123456789abcdef0123456789",
+                // planning: the test servers are on the loopback (edge/dev/test-servers.ts); retries quick.
+                ALLOW_PRIVATE_HOSTS: "127.0.0.1",
+                WEBHOOK_RETRY_MS: "300",
                 EDGE_PROVIDERS: JSON.stringify([{ name: "cfg-count", kind: 5951, program: "jobcount", workspace: "edge-provider-cfg" }]),
               },
             },
@@ -36,8 +39,9 @@ export default defineConfig({
           name: "workers",
           include: ["**/*.workers.test.ts"],
           exclude: ["**/node_modules/**"],
-          // edge caps: real local HTTP, WebSocket and OpenAI-compatible servers the Worker reaches.
-          globalSetup: ["./edge/dev/cap-servers.ts"],
+          // real local servers the Worker reaches: HTTP, WebSocket and OpenAI-compatible ones for the
+          // edge caps; a webhook receiver and a scripted planning model for planning runs.
+          globalSetup: ["./edge/dev/cap-servers.ts", "./edge/dev/test-servers.ts"],
           testTimeout: 30_000,
         },
       },

@@ -2,7 +2,10 @@
 // the job at /task/spec.json; its /task/result.json becomes the result event.
 import { readFileSync } from "node:fs";
 import { ProgramError, loadProgram, type Program } from "../runtime/modules.ts";
-import { Provider } from "../agents/host/serve.ts";
+import { Provider, type JobHandler } from "../agents/host/serve.ts";
+import { planJob } from "../agents/host/planning/job.ts";
+import { nodeDriver } from "../agents/host/planning/lock-node.ts";
+import { providerFrom } from "../services/cap/llm-provider.ts";
 import { NwcClient } from "../agents/host/wallet.ts";
 import { secretBytes } from "../agents/host/nostr.ts";
 import { loadSecret } from "../services/key.ts";
@@ -37,6 +40,8 @@ Options:
   --budget CAP:KIND=N    per job: each job starts with the whole budget (http:calls, http:bytes,
                          ws:calls, ws:bytes, llm:tokens, llm:calls, nostr:calls); nostr:msats=N is
                          the most one job may pay (through --wallet) for the agents it hires
+  --kind 5060=plan[:LLM,...]  serve planning runs (agents/planning/README.md) with these models
+                         (offline by default; openai:URL[#MODEL]); the first is the default
                          (default 0: a priced hire is EDQUOT)
   --secret NAME=ENV_VAR[@HOSTS]
                          "$secret:NAME" in an agent's request header becomes $ENV_VAR, only to
@@ -62,12 +67,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const f = parseFlags(argv, { relay: "many", kind: "many", cap: "many", budget: "many", secret: "many", price: "one", wallet: "one", concurrency: "one", timeout: "one", memory: "one", name: "one", about: "one" }, "serve");
   const relayList = relays(f);
   const programs = new Map<number, Program>();
+  const handlers = new Map<number, JobHandler>();
   for (const spec of f.many.kind ?? []) {
     const eq = spec.indexOf("=");
     const kind = Number(spec.slice(0, eq));
     if (eq <= 0 || !Number.isInteger(kind) || kind < 5000 || kind > 5999) throw new UsageError(`--kind takes KIND=MODULE.wasm with KIND in 5000-5999 (got "${spec}")`);
-    if (programs.has(kind)) throw new UsageError(`--kind ${kind} given twice`);
+    if (programs.has(kind) || handlers.has(kind)) throw new UsageError(`--kind ${kind} given twice`);
     const path = spec.slice(eq + 1);
+    if (path === "plan" || path.startsWith("plan:")) {
+      handlers.set(kind, await planHandler(path.slice(5)));
+      continue;
+    }
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(path);
@@ -81,7 +91,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       throw e;
     }
   }
-  if (!programs.size) throw new UsageError("needs at least one --kind KIND=MODULE.wasm (try oanix serve --help)");
+  if (!programs.size && !handlers.size) throw new UsageError("needs at least one --kind KIND=MODULE.wasm (try oanix serve --help)");
   // The agents' capabilities: the flags and rules of `oanix run --cap` (cli/caps.ts), granted to
   // every served agent, each job with the whole of each budget.
   const capArgs = emptyCapArgs();
@@ -110,6 +120,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...(Object.keys(grants).length ? { grants } : {}),
     ...(Object.keys(secrets).length ? { secrets } : {}),
     ...(hiring ? { hire: { budgetMsats: msats?.n ?? 0, ...(f.one.wallet !== undefined ? { wallet: f.one.wallet } : {}) } } : {}),
+    handlers,
     ...(f.one.price !== undefined ? { price: integer(f.one.price, "price", 1) } : {}),
     ...(wallet && f.one.price !== undefined ? { wallet } : {}),
     ...(f.one.concurrency !== undefined ? { concurrency: integer(f.one.concurrency, "concurrency", 1) } : {}),
@@ -131,4 +142,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
   provider.stop();
   wallet?.close();
   return 0;
+}
+
+/** `--kind 5060=plan[:LLM,...]`: planning runs as jobs, with the phase and reviewer agents built here. */
+async function planHandler(list: string): Promise<JobHandler> {
+  const specs = list ? list.split(",").filter(Boolean) : ["offline"];
+  const llms: Record<string, () => ReturnType<typeof providerFrom>> = {};
+  for (const s of specs) {
+    try {
+      providerFrom(s);
+    } catch (e) {
+      throw new UsageError(`--kind …=plan: ${(e as Error).message}`);
+    }
+    llms[s] = () => providerFrom(s, { apiKey: process.env.OANIX_LLM_KEY || process.env.OPENAI_API_KEY || undefined });
+  }
+  const load = async (name: string): Promise<Program> => {
+    try {
+      return await loadProgram(readFileSync(new URL(`../agents/build/${name}.wasm`, import.meta.url)));
+    } catch (e) {
+      throw new UsageError(`agents/build/${name}.wasm: ${(e as Error).message} (run npm run build:agents)`);
+    }
+  };
+  return planJob({ programs: { phase: await load("phase"), reviewer: await load("reviewer") }, llms, driver: nodeDriver() });
 }

@@ -9,6 +9,9 @@ import { Workspace } from "./workspace/index.ts";
 import { Runner } from "./runner.ts";
 // edge providers: the NIP-90 handler, wrangler.toml's providers on the relay, the admin route (edge/provider/).
 import { ensureConfigured, type ProviderEnv } from "./provider/index.ts";
+// planning: runs, parked ideas and webhooks (edge/http/planning.ts), each run a Durable Object.
+import { api } from "./http/planning.ts";
+import { PlanningRun } from "./planning/run.ts";
 
 // relay: the Nostr relay Durable Object binding (wrangler.toml [[durable_objects.bindings]] RELAY).
 type RelayBindings = { RELAY: DurableObjectNamespace<NostrRelay> };
@@ -34,10 +37,12 @@ app.all("/registry/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.all("/api/providers", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.all("/api/providers/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.get("/edge", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+app.all("/api/*", (c) => api.fetch(c.req.raw, c.env, c.executionCtx));
 
 // Anything else: the edge's JSON error shape, not a plain-text 404.
 app.notFound((c) => errorResponse(new FsError("ENOENT", `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
 export { NostrRelay };
 export { Workspace, Runner }; // edge: Durable Objects (wrangler.toml WORKSPACE, RUNNER)
+export { PlanningRun }; // planning: Durable Object (wrangler.toml PLANNING)
 export default app;

@@ -45,9 +45,10 @@ export function feedback(req: Event, status: string, extra: string, o: { relay?:
  * `amount` when priced, and the `i` tags of the plain request; an encrypted request's result has
  * `body` already encrypted, is tagged `encrypted` and carries no `i` tags.
  */
-export function result(req: Event, body: string, o: { plainTags: string[][]; encrypted: boolean; price?: number; relay?: string }): Template {
+export function result(req: Event, body: string, o: { plainTags: string[][]; encrypted: boolean; price?: number; relay?: string; more?: string[][] }): Template {
   const t: string[][] = [["request", JSON.stringify(req)], eTag(req, o.relay), ["p", req.pubkey]];
   if (o.price) t.push(["amount", String(o.price)]);
+  if (o.more) t.push(...o.more);
   if (o.encrypted) t.push(["encrypted"]);
   else t.push(...o.plainTags.filter((x) => x[0] === "i"));
   return { kind: req.kind + 1000, tags: t, content: body };

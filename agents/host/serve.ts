@@ -32,6 +32,8 @@ export interface ProviderOptions {
   secretKey: Uint8Array;
   /** Job kind (5000–5999) → the agent that serves it. */
   programs: Map<number, Program>;
+  /** Job kind → host code that serves it instead of one agent (planning: planning/job.ts). */
+  handlers?: Map<number, JobHandler>;
   name?: string;
   about?: string;
   /** Jobs run at once; the rest wait in a queue (default: CPU count). */
@@ -67,6 +69,10 @@ export interface ProviderOptions {
   log?: (line: string) => void;
 }
 
+/** A kind served by host code; `progress` lines go out as `processing` feedback. */
+export type JobHandler = (spec: JobSpec, o: { signal: AbortSignal; progress: (line: string) => void }) => Promise<HandlerOutcome>;
+export type HandlerOutcome = { ok: true; content: string; tags?: string[][] } | { ok: false; cancelled: boolean; reason: string };
+
 interface Job {
   spec: JobSpec;
   /** The request's plain tags (decrypted when it came encrypted). */
@@ -98,7 +104,7 @@ export class Provider {
   answered = 0;
 
   constructor(o: ProviderOptions) {
-    for (const k of o.programs.keys()) if (!Number.isInteger(k) || k < 5000 || k > 5999) throw new Error(`kind ${k} is not a job request kind (5000-5999)`);
+    for (const k of [...o.programs.keys(), ...(o.handlers?.keys() ?? [])]) if (!Number.isInteger(k) || k < 5000 || k > 5999) throw new Error(`kind ${k} is not a job request kind (5000-5999)`);
     this.#o = {
       concurrency: cpus().length || 1, paymentTimeoutMs: 300_000, paymentPollMs: 500, maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
       pickupWindowS: 3600, chainTimeoutMs: o.timeoutMs ?? 60_000, ...o,
@@ -110,7 +116,7 @@ export class Provider {
     return this.#peer.pubkey;
   }
   get kinds(): number[] {
-    return [...this.#o.programs.keys()];
+    return [...new Set([...this.#o.programs.keys(), ...(this.#o.handlers?.keys() ?? [])])];
   }
 
   /** The NIP-89 handler announcement: a `k` tag per kind, content {name, about, encryptionSupported}. */
@@ -181,7 +187,7 @@ export class Provider {
   }
 
   #forMe(e: Event): boolean {
-    if (!this.#o.programs.has(e.kind)) return false;
+    if (!this.#o.programs.has(e.kind) && !this.#o.handlers?.has(e.kind)) return false;
     const exp = expiration(e);
     if (exp !== undefined && exp <= now()) return false;
     const to = tags(e, "p").map((t) => t[1]);
@@ -245,13 +251,16 @@ export class Provider {
       // Inputs first: a chained job waiting for its parent must not hold a slot the parent needs.
       await this.#resolveInputs(job);
       await this.#slot(job);
-      let out;
+      let out: HandlerOutcome;
       try {
         const limits = { wallTimeMs: this.#o.timeoutMs, memoryBytes: this.#o.memoryBytes };
+        const handler = this.#o.handlers?.get(job.spec.kind);
         const hire = this.#hireGrant();
-        out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal, {
-          ...(this.#o.grants ? { grants: this.#o.grants } : {}), ...(this.#o.secrets ? { secrets: this.#o.secrets } : {}), ...(hire ? { hire } : {}),
-        });
+        out = handler
+          ? await handler(job.spec, { signal: job.ctl.signal, progress: (line) => this.#feedback(job.spec.request, "processing", line) })
+          : await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal, {
+            ...(this.#o.grants ? { grants: this.#o.grants } : {}), ...(this.#o.secrets ? { secrets: this.#o.secrets } : {}), ...(hire ? { hire } : {}),
+          });
       } finally {
         // The slot is the agent's: publishing the answer waits for the relays, not for a core.
         this.#release();
@@ -260,7 +269,7 @@ export class Provider {
         if (out.cancelled) throw new Cancelled();
         throw new BadRequest(out.reason);
       }
-      await this.#answer(job, out.content);
+      await this.#answer(job, out.content, out.tags);
     } catch (err) {
       if (err instanceof Cancelled || job.ctl.signal.aborted) return;
       const why = err instanceof BadRequest ? err.message : `provider error: ${(err as Error).message}`;
@@ -413,12 +422,12 @@ export class Provider {
 
   // ---- answers ------------------------------------------------------------------------------
 
-  async #answer(job: Job, content: string): Promise<void> {
+  async #answer(job: Job, content: string, more: string[][] = []): Promise<void> {
     if (content.length > MAX_RESULT_CHARS) throw new BadRequest(`result is ${content.length} characters, over the ${MAX_RESULT_CHARS} a result event may carry`);
     if (job.ctl.signal.aborted) throw new Cancelled();
     const req = job.spec.request;
     const body = job.cipher ? encrypt(this.#peer.secretKey, req.pubkey, content, job.cipher) : content;
-    const t = result(req, body, { plainTags: job.tags, encrypted: job.cipher !== null, relay: this.#o.relays[0]!, ...(this.#o.price ? { price: this.#o.price } : {}) });
+    const t = result(req, body, { plainTags: job.tags, encrypted: job.cipher !== null, relay: this.#o.relays[0]!, ...(this.#o.price ? { price: this.#o.price } : {}), more });
     await this.#peer.publish(this.#peer.sign(t));
     this.answered++;
     this.#log(`job ${short(req.id)}: result published`);

@@ -63,6 +63,8 @@ export async function startEdge(o: { port?: number; persistTo?: string; adminPub
     "--env-file", secretsEnvFile(persistTo),
   ];
   if (o.adminPubkeys?.length) args.push("--var", `ADMIN_PUBKEYS:${o.adminPubkeys.join(",")}`);
+  // Development: webhooks and openai:URL models on this machine are allowed (a deployed edge refuses them).
+  args.push("--var", "ALLOW_PRIVATE_HOSTS:127.0.0.1,localhost");
   const child = spawn(process.execPath, args, {
     cwd: ROOT, env: { ...process.env, ...OFFLINE_ENV }, stdio: ["ignore", o.stdio === "inherit" ? "inherit" : "pipe", o.stdio === "inherit" ? "inherit" : "pipe"],
     detached: false,

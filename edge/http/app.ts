@@ -32,7 +32,8 @@ export const edgeApp = new Hono<AppEnv>()
   .get("/edge", (c) => c.json({
     name: "oanix-edge", version: VERSION,
     routes: ["/w/:name", "/w/:name/batch", "/w/:name/f/*", "/w/:name/versions", "/w/:name/snapshots", "/w/:name/fork",
-      "/w/:name/grants", "/w/:name/jobs", "/w/:name/task/:id/:file", "/w/:name/logs/:stream", "/w/:name/audit", "/w/:name/run", "/w/:name/caps", "/w/:name/secrets", "/registry/:agent", "/api/providers", "/relay"],
+      "/w/:name/grants", "/w/:name/jobs", "/w/:name/task/:id/:file", "/w/:name/logs/:stream", "/w/:name/audit", "/w/:name/run", "/w/:name/caps", "/w/:name/secrets", "/registry/:agent", "/api/providers", "/relay",
+      "/api/planning/runs", "/api/planning/runs/:id", "/api/planning/runs/:id/resume", "/api/planning/runs/:id/package", "/api/planning/parked", "/api/webhooks"],
     auth: "NIP-98 (Authorization: Nostr <base64 event>) or capability token (Authorization: Bearer oanix_...)",
   }))
   .route("/w", workspaces)

@@ -410,6 +410,20 @@ export class Workspace extends DurableObject<Env> {
     return { ok: true, value: { ...h, name: this.#meta.name } };
   }
 
+  /**
+   * An entry in this workspace's audit chain from a service acting in it (a planning run's events),
+   * by a principal with write access to `rawPath`, the subject. `action` is a short dotted name.
+   */
+  auditAppend(cred: Cred, rawPath: string, action: string, detail: unknown): Reply<{ seq: number }> {
+    return replyOf(() => {
+      const path = pathOf(rawPath);
+      const p = this.#authorized(cred, [{ path, write: true }]);
+      if (!/^[a-z][a-z0-9_.-]{0,63}$/.test(action)) fail("EINVAL", `audit action "${action}": a short lower-case name`);
+      this.ctx.storage.transactionSync(() => this.#audit.append(actorOf(p), action, { path, ...(detail as object) }));
+      return { seq: this.#audit.head.seq };
+    });
+  }
+
   /** Records an R2 upload a PUT is staging, so a killed PUT's pieces are collected. */
   stageBegin(cred: Cred, key: string, uploadId: string | null): Reply<null> {
     return replyOf(() => {
