@@ -4,11 +4,14 @@
 import { npubEncode } from "nostr-tools/nip19";
 import { PAGE_AGENTS } from "../agents.ts";
 import { createHost, type Host, type Spawned } from "../host.ts";
-import { browserSigner } from "../key.ts";
-import { nip07, nip07Signer } from "../nip07.ts";
+import { hexToBytes } from "@noble/hashes/utils.js";
+import { finalizeEvent } from "nostr-tools/pure";
+import { browserSecret, browserSigner } from "../key.ts";
+import { nip07, nip07Sign, nip07Signer } from "../nip07.ts";
 import type { Signer } from "../../services/nip98.ts";
 import { diffLines } from "./diff.ts";
 import { Edge, filePath } from "./edge.ts";
+import { setupJobs, type SignEvent } from "./jobs.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 const errorBox = $("error");
@@ -69,6 +72,10 @@ $("signer").addEventListener("change", act(async () => {
     throw e;
   }
 }));
+
+/** Signs a nostr event (a job request, a deletion) as whoever the page signs as now. */
+const signEvent: SignEvent = async (t) =>
+  signerKind === "nip07" ? nip07Sign(nip07()!, t, signer.pubkey) : finalizeEvent(t, hexToBytes(await browserSecret()));
 
 // --- relay -------------------------------------------------------------------------------------
 function watchRelay(): void {
@@ -296,6 +303,8 @@ $("run").addEventListener("submit", act(async () => {
   }
 }));
 $("kill").addEventListener("click", () => running?.kill());
+
+setupJobs({ $, act, signEvent, relayUrl: new URL("/relay", location.href).href.replace(/^http/, "ws") });
 
 // An extension may put window.nostr there after this script runs: look again once the page has loaded.
 offerNip07();
