@@ -12,6 +12,7 @@ import type { Signer } from "../../services/nip98.ts";
 import { diffLines } from "./diff.ts";
 import { Edge, filePath } from "./edge.ts";
 import { setupJobs, type SignEvent } from "./jobs.ts";
+import { setupPlanning } from "./planning.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 const errorBox = $("error");
@@ -305,6 +306,15 @@ $("run").addEventListener("submit", act(async () => {
 $("kill").addEventListener("click", () => running?.kill());
 
 setupJobs({ $, act, signEvent, relayUrl: new URL("/relay", location.href).href.replace(/^http/, "ws") });
+setupPlanning({
+  $, act, edge,
+  async openArtifact(name, path) {
+    await listWorkspaces(name);
+    await openWorkspace(name);
+    await openFile(path);
+    $("file-view").scrollIntoView();
+  },
+});
 
 // An extension may put window.nostr there after this script runs: look again once the page has loaded.
 offerNip07();
