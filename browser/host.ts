@@ -9,6 +9,10 @@
 // ends that worker (a busy guest never yields, so nothing gentler can stop it); the next run
 // starts a fresh one. The page also keeps a last-resort timer past timeoutMs, which stops a guest
 // the runtime could not instrument.
+//
+// Where the browser has no JSPI (or with `jspi: false`), each runtime worker hands its guests to a
+// guest worker of its own that blocks on Atomics.wait while the runtime worker answers its file
+// calls (browser/guest.ts); kill() ending the runtime worker ends that one too.
 import * as Comlink from "comlink";
 import type { Signer } from "../services/nip98.ts";
 import { nip07Signer } from "./nip07.ts";
