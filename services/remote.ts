@@ -116,13 +116,22 @@ export class RemoteService implements FileService {
     }
   }
 
+  /** One NIP-98 header; a signer that fails (a NIP-07 extension the user said no to) is EACCES, not retried. */
+  private async sign(url: string, method: string, body: Uint8Array | undefined): Promise<string> {
+    try {
+      return await (await this.signer).authorize(url, method, body);
+    } catch (e) {
+      throw new FsError("EACCES", `${url}: the request could not be signed: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+
   private async send(method: string, path: string, body: Uint8Array | undefined, headers: Record<string, string>, token?: string): Promise<Response> {
     const url = this.url + path;
     const deadline = Date.now() + this.opts.retryMs;
+    const auth = token ? `Bearer ${token}` : await this.sign(url, method, body);
     for (let attempt = 0; ; attempt++) {
       let res: Response | undefined;
       try {
-        const auth = token ? `Bearer ${token}` : (await this.signer).authorize(url, method, body);
         this.requests++;
         res = await this.fetchFn(url, {
           method, headers: { ...headers, authorization: auth },
