@@ -6,16 +6,28 @@
 import type { Edge } from "./edge.ts";
 
 /** A run as listed (GET /api/planning/runs). */
-interface RunRow { id: string; idea: string; status: string; phase?: string | null; workspace: string; createdAt: string; updatedAt?: string }
+interface RunRow { id: string; idea: string; status: string; phase: string | null; workspace: string; createdAt: string; updatedAt: string }
 
-/** A phase of a run (GET /api/planning/runs/ID); fields beyond these are shown when present. */
-interface PhaseRow { phase: string; artifact?: string; artifacts?: string[]; score?: number | null; verdict?: string | null; review?: string | null; status?: string }
+/** One try at a phase: its artifact and the reviewer's answer (paths are the workspace's). */
+interface Iteration { n: number; artifact: string | null; review: string | null; verdict: string | null; score: number | null }
 
+/** A phase of a pass (a PIVOT starts another pass): the kept artifact once it is done, and every try. */
+interface PhaseRow { phase: string; pass: number; artifact: string | null; score: number | null; review: string | null; verdict: string | null; iterations: Iteration[] }
+
+interface Parked { idea: string; refinedIdea?: string | null; run: string; phase: string; reason: string; revisitMonths: number }
+
+/** GET /api/planning/runs/ID (edge/planning/store.ts). */
 interface RunDetail extends RunRow {
-  phases?: PhaseRow[];
-  events?: Record<string, unknown>[];
-  error?: { phase?: string; code?: string; message?: string } | null;
-  tokens?: number;
+  refinedIdea: string | null;
+  verdict: string | null;
+  pivots: number;
+  tokens: number;
+  calls: number;
+  package: { path: string } | null;
+  parked: Parked | null;
+  error: { phase?: string; code?: string; message?: string } | null;
+  phases: PhaseRow[];
+  events: { seq: number; type: string; time: string; data: Record<string, unknown> }[];
 }
 
 export interface PlanningContext {
@@ -44,8 +56,23 @@ const button = (label: string, fn: () => Promise<void>, act: PlanningContext["ac
 };
 const when = (iso?: string): string => (iso ? new Date(iso).toLocaleString() : "");
 
-/** An artifact's path in its workspace: as given, or inside the run's folder when it is a bare file name. */
-export const artifactPath = (run: string, artifact: string): string => (artifact.includes("/") ? artifact.replace(/^\/+/, "") : `plans/${run}/${artifact}`);
+/** The best score a phase's reviews gave so far (the kept one's once it is done). */
+const bestScore = (p: PhaseRow): number | null =>
+  p.score ?? p.iterations.reduce<number | null>((best, it) => (it.score !== null && (best === null || it.score > best) ? it.score : best), null);
+
+const parkedText = (p: Parked): string =>
+  [p.idea, p.refinedIdea && p.refinedIdea !== p.idea ? `(as "${p.refinedIdea}")` : "", `at ${p.phase}`, p.reason, p.revisitMonths ? `revisit in ${p.revisitMonths} months` : "", `(run ${p.run})`].filter(Boolean).join(" · ");
+
+/** What an event says, in a line: its data's telling fields (the rest is in the webhook's body). */
+function eventText(e: RunDetail["events"][number]): string {
+  const d = e.data;
+  const parts = [new Date(e.time).toLocaleTimeString(), e.type];
+  for (const k of ["phase", "verdict", "review", "score", "status", "reason", "refinedIdea", "package"] as const)
+    if (typeof d[k] === "string" || typeof d[k] === "number") parts.push(k === "score" ? `score ${d[k]}` : String(d[k]));
+  const err = d.error as { code?: string; message?: string } | undefined;
+  if (err?.message) parts.push(`${err.code ?? "error"}: ${err.message}`);
+  return parts.join(" · ");
+}
 
 /** The form's numbers: empty is absent, anything else a whole number ≥ min, or an error naming the field. */
 function whole(value: string, field: string, min: number): number | undefined {
@@ -65,7 +92,7 @@ export function setupPlanning(c: PlanningContext): void {
     const { runs } = await edge.json<{ runs: RunRow[] }>("/api/planning/runs");
     $("plan-runs").replaceChildren(...runs.map((r) => {
       const tr = document.createElement("tr");
-      tr.append(cell(r.idea), cell(r.status), cell(r.phase ?? ""), cell(r.workspace), cell(when(r.updatedAt ?? r.createdAt)));
+      tr.append(cell(r.idea), cell(r.status), cell(r.phase ?? ""), cell(r.workspace), cell(when(r.updatedAt)));
       const td = document.createElement("td");
       td.append(button(`Open run ${r.id}`, () => showRun(r.id), act));
       tr.append(td);
@@ -75,10 +102,10 @@ export function setupPlanning(c: PlanningContext): void {
   };
 
   const listParked = async (): Promise<void> => {
-    const { parked } = await edge.json<{ parked: { idea?: string; reason?: string; phase?: string; run?: string; revisitMonths?: number }[] }>("/api/planning/parked");
+    const { parked } = await edge.json<{ parked: Parked[] }>("/api/planning/parked");
     $("plan-parked").replaceChildren(...parked.map((p) => {
       const li = document.createElement("li");
-      li.textContent = [p.idea, p.phase && `at ${p.phase}`, p.reason, p.revisitMonths ? `revisit in ${p.revisitMonths} months` : "", p.run && `(run ${p.run})`].filter(Boolean).join(" · ");
+      li.textContent = parkedText(p);
       return li;
     }));
     $("plan-parked-none").hidden = parked.length > 0;
@@ -87,32 +114,44 @@ export function setupPlanning(c: PlanningContext): void {
   const showRun = async (id: string): Promise<void> => {
     clearTimeout(timer);
     const run = await edge.json<RunDetail>(`/api/planning/runs/${encodeURIComponent(id)}`);
+    if (open !== id) $("plan-package").hidden = true;
     open = id;
     $("plan-run").hidden = false;
     $("plan-run-id").textContent = id;
     $("plan-run-info").textContent = [
       `${run.status}${run.phase ? ` at ${run.phase}` : ""}`, `workspace ${run.workspace}`,
-      run.tokens !== undefined ? `${run.tokens} tokens` : "", `updated ${when(run.updatedAt ?? run.createdAt)}`,
+      run.verdict ? `verdict ${run.verdict}` : "", run.pivots ? `${run.pivots} pivot${run.pivots > 1 ? "s" : ""}` : "",
+      run.refinedIdea && run.refinedIdea !== run.idea ? `now "${run.refinedIdea}"` : "",
+      `${run.tokens} tokens in ${run.calls} calls`, `updated ${when(run.updatedAt)}`,
       run.error?.message ? `error${run.error.phase ? ` in ${run.error.phase}` : ""}: ${run.error.code ? run.error.code + " " : ""}${run.error.message}` : "",
     ].filter(Boolean).join(", ");
     $("plan-run-info").className = run.status === "failed" || run.status === "killed" ? "bad" : run.status === "completed" ? "good" : "";
+    $("plan-run-parked").hidden = !run.parked;
+    $("plan-run-parked").textContent = run.parked ? `Parked: ${parkedText(run.parked)}` : "";
     $("plan-resume").hidden = !RESUMABLE.has(run.status);
-    $("plan-phases").replaceChildren(...(run.phases ?? []).map((p) => {
+    $("plan-package-get").hidden = !run.package;
+    $("plan-phases").replaceChildren(...run.phases.map((p) => {
       const tr = document.createElement("tr");
-      tr.append(cell(p.phase), cell(p.status ?? ""), cell(p.score === null || p.score === undefined ? "" : String(p.score)), cell(p.verdict ?? p.review ?? ""));
+      const best = bestScore(p);
+      const last = p.iterations.at(-1);
+      tr.append(
+        cell(p.pass ? `${p.phase} (pass ${p.pass + 1})` : p.phase), cell(p.review ?? (p.artifact ? "" : `working${last?.verdict ? `, last ${last.verdict}` : ""}`)),
+        cell(best === null ? "" : String(best)), cell(String(p.iterations.length)), cell(p.verdict ?? ""),
+      );
       const td = document.createElement("td");
-      for (const a of p.artifacts ?? (p.artifact ? [p.artifact] : [])) {
-        const path = artifactPath(id, a);
-        td.append(button(path, () => c.openArtifact(run.workspace, path), act), " ");
-      }
+      const path = p.artifact ?? last?.artifact;
+      if (path) td.append(button(path, () => c.openArtifact(run.workspace, path), act));
       tr.append(td);
       return tr;
     }));
-    $("plan-events").replaceChildren(...(run.events ?? []).slice(-50).map((e) => {
+    if (run.package) {
+      const path = run.package.path;
+      const pkg = button(path, () => c.openArtifact(run.workspace, path), act);
+      $("plan-package-path").replaceChildren(pkg);
+    } else $("plan-package-path").replaceChildren();
+    $("plan-events").replaceChildren(...run.events.slice(-50).map((e) => {
       const li = document.createElement("li");
-      const { ts, at, type, event, ...rest } = e as { ts?: unknown; at?: unknown; type?: unknown; event?: unknown };
-      const time = typeof ts === "number" ? new Date(ts).toLocaleTimeString() : typeof (ts ?? at) === "string" ? when(String(ts ?? at)) : "";
-      li.textContent = [time, String(type ?? event ?? ""), Object.keys(rest).length ? JSON.stringify(rest) : ""].filter(Boolean).join(" · ");
+      li.textContent = eventText(e);
       return li;
     }));
     // A running run is watched until it stops or another is opened (or the panel is closed).
@@ -121,6 +160,14 @@ export function setupPlanning(c: PlanningContext): void {
         if (open === id && $<HTMLDetailsElement>("planning").open) void act(() => Promise.all([showRun(id), listRuns()]).then(() => {}))();
       }, POLL_MS);
   };
+
+  // The package as the API gives it (from R2), read here; its workspace copy opens in the workspace view.
+  $("plan-package-get").addEventListener("click", act(async () => {
+    if (!open) return;
+    const r = await edge.fetch(`/api/planning/runs/${encodeURIComponent(open)}/package`);
+    $("plan-package").textContent = await r.text();
+    $("plan-package").hidden = false;
+  }));
 
   $("planning").addEventListener("toggle", act(async () => {
     if (!$<HTMLDetailsElement>("planning").open) return clearTimeout(timer);
@@ -143,7 +190,7 @@ export function setupPlanning(c: PlanningContext): void {
     const workspace = $<HTMLInputElement>("plan-workspace").value.trim();
     if (llm) body.llm = llm;
     if (workspace) body.workspace = workspace;
-    const numbers: [string, string, string, number][] = [["maxPivots", "plan-pivots", "Pivots at most", 0], ["reviewIterations", "plan-reviews", "Review rounds", 0], ["budgetTokens", "plan-budget", "Token budget", 1]];
+    const numbers: [string, string, string, number][] = [["maxPivots", "plan-pivots", "Pivots at most", 0], ["reviewIterations", "plan-reviews", "Review rounds", 1], ["budgetTokens", "plan-budget", "Token budget", 1]];
     for (const [key, id, field, min] of numbers) {
       const n = whole($<HTMLInputElement>(id).value, field, min);
       if (n !== undefined) body[key] = n;
