@@ -15,6 +15,7 @@ const asked: { method: string; path: string; body: unknown; auth: string }[] = [
 const IDEA = "a tide clock for kayakers";
 let done = ""; // the run that completes
 
+const EDGE = { timeout: 15_000 }; // the local edge is slow under load; a poll is not a timing assertion
 const cells = (page: Watched["page"], sel: string) => page.locator(sel).evaluateAll((rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((d) => d.textContent)));
 
 describe.skipIf(!HAVE_CHROMIUM)("the console's planning panel (against the local edge's planning API)", { timeout: 150_000 }, () => {
@@ -38,8 +39,8 @@ describe.skipIf(!HAVE_CHROMIUM)("the console's planning panel (against the local
     expect(asked).toEqual([]);
     await page.locator("#planning summary").focus();
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.locator("#plan-runs-none").isVisible()).toBe(true);
-    await expect.poll(() => page.locator("#plan-parked-none").isVisible()).toBe(true);
+    await expect.poll(() => page.locator("#plan-runs-none").isVisible(), EDGE).toBe(true);
+    await expect.poll(() => page.locator("#plan-parked-none").isVisible(), EDGE).toBe(true);
     expect(asked.map((a) => `${a.method} ${a.path}`).sort()).toEqual(["GET /api/planning/parked", "GET /api/planning/runs"]);
     expect(asked.every((a) => a.auth.startsWith("Nostr "))).toBe(true); // NIP-98, as the page signs
   });
@@ -63,7 +64,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the console's planning panel (against the local
     const row = page.locator("#plan-runs tr", { hasText: IDEA });
     await expect.poll(() => row.count(), { timeout: 15_000 }).toBe(1);
     expect((await row.locator("td").allTextContents()).slice(0, 4)).toEqual([IDEA, "running", expect.toBeOneOf(PHASES.map((p) => p.name)), `plan-${done}`]);
-    await expect.poll(() => page.locator("#plan-run-id").textContent()).toBe(done);
+    await expect.poll(() => page.locator("#plan-run-id").textContent(), EDGE).toBe(done);
     await expect.poll(async () => (await cells(page, "#plan-phases tr")).filter((r) => r[5]).length, { timeout: 60_000 }).toBeGreaterThan(0);
     const first = (await cells(page, "#plan-phases tr"))[0]!;
     expect(first[0]).toBe(PHASES[0]!.name);
@@ -102,17 +103,17 @@ describe.skipIf(!HAVE_CHROMIUM)("the console's planning panel (against the local
   it("reads the package from the API and opens an artifact and the package in the workspace view", async () => {
     const { page } = w;
     await page.getByRole("button", { name: "Package", exact: true }).click();
-    await expect.poll(() => page.locator("#plan-package").textContent()).toMatch(new RegExp(`^# Plan: ${IDEA}`, "i"));
+    await expect.poll(() => page.locator("#plan-package").textContent(), EDGE).toMatch(new RegExp(`^# Plan: ${IDEA}`, "i"));
     expect(asked.some((a) => a.method === "GET" && a.path === `/api/planning/runs/${done}/package`)).toBe(true);
     const pkg = (await page.locator("#plan-package").textContent())!;
 
     const intake = `plans/${done}/01-${PHASES[0]!.name}.md`;
     await page.getByRole("button", { name: intake }).click();
-    await expect.poll(() => page.locator("#file-path").textContent()).toBe(`/${intake}`);
+    await expect.poll(() => page.locator("#file-path").textContent(), EDGE).toBe(`/${intake}`);
     expect(await page.locator("#editor").inputValue()).toContain(IDEA);
 
     await page.getByRole("button", { name: `plans/${done}/package.md` }).click();
-    await expect.poll(() => page.locator("#file-path").textContent()).toBe(`/plans/${done}/package.md`);
+    await expect.poll(() => page.locator("#file-path").textContent(), EDGE).toBe(`/plans/${done}/package.md`);
     expect(await page.locator("#editor").inputValue()).toBe(pkg);
   });
 
@@ -121,7 +122,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the console's planning panel (against the local
     await page.getByLabel("Idea", { exact: true }).fill("bread subscriptions by bike");
     await page.getByLabel("Token budget").fill("700");
     await page.getByRole("button", { name: "Start run" }).click();
-    await expect.poll(() => page.locator("#plan-status").textContent()).not.toContain(done);
+    await expect.poll(() => page.locator("#plan-status").textContent(), EDGE).not.toContain(done);
     const id = (await page.locator("#plan-status").textContent())!.match(/^started run (\S+)/)![1]!;
     await expect.poll(() => page.locator("#plan-run-info").textContent(), { timeout: 60_000, interval: 1000 }).toMatch(/^paused/);
     expect(await page.locator("#plan-run-info").textContent()).toMatch(/, error in \S+: EDQUOT /);
@@ -130,7 +131,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the console's planning panel (against the local
     const resumes = () => asked.filter((a) => a.method === "POST" && a.path === `/api/planning/runs/${id}/resume`).length;
     expect(resumes()).toBe(0);
     await page.getByRole("button", { name: "Resume" }).click();
-    await expect.poll(() => page.locator("#plan-status").textContent()).toBe(`run ${id}: running`);
+    await expect.poll(() => page.locator("#plan-status").textContent(), EDGE).toBe(`run ${id}: running`);
     expect(resumes()).toBe(1);
     // The same budget is spent already: it pauses again, a second run_paused in its events.
     await expect.poll(async () => (await page.locator("#plan-events li").allTextContents()).filter((e) => e.includes(" · run_paused · ")).length, { timeout: 60_000, interval: 1000 }).toBe(2);
@@ -142,12 +143,12 @@ describe.skipIf(!HAVE_CHROMIUM)("the console's planning panel (against the local
     const { page } = w;
     await page.getByLabel("Webhook URL").fill("ftp://example.com/hook");
     await page.getByRole("button", { name: "Add webhook" }).click();
-    await expect.poll(() => page.locator("#error").textContent()).toBe("a webhook is an http(s) URL");
+    await expect.poll(() => page.locator("#error").textContent(), EDGE).toBe("a webhook is an http(s) URL");
     await page.getByLabel("Webhook URL").fill("https://example.com/hook");
     await page.getByLabel("Webhook events").fill("run_completed, run_failed");
     await page.getByLabel("Secret").fill("s3cret");
     await page.getByLabel("Secret").press("Enter");
-    await expect.poll(() => page.locator("#hook-status").textContent()).toMatch(/^webhook [0-9a-f-]{36} for https:\/\/example\.com\/hook \(run_completed, run_failed\)$/);
+    await expect.poll(() => page.locator("#hook-status").textContent(), EDGE).toMatch(/^webhook [0-9a-f-]{36} for https:\/\/example\.com\/hook \(run_completed, run_failed\)$/);
     expect(asked.find((a) => a.path === "/api/webhooks")!.body).toEqual({ url: "https://example.com/hook", events: ["run_completed", "run_failed"], secret: "s3cret" });
     expect(await page.getByLabel("Secret").inputValue()).toBe("");
   });
