@@ -67,10 +67,11 @@ let kind = 5960;
 export const kindsFrom = (k: number): void => void (kind = k);
 export const nextKind = (): number => kind++;
 
-/** A provider added through the admin route over a fresh workspace of a fresh owner. */
-export async function addProvider(o: Record<string, unknown> = {}) {
+/** A provider added through the admin route over a fresh workspace of a fresh owner (with `policy` as its cap policy). */
+export async function addProvider(o: Record<string, unknown> = {}, policy?: Record<string, unknown>) {
   const owner = newKey();
   const ws = await createWs(owner);
+  if (policy) expect((await call(owner, "PUT", `/w/${ws}/caps`, policy)).status).toBe(200);
   const cfg = { name: `p-${crypto.randomUUID().slice(0, 8)}`, kind: nextKind(), program: "jobcount", workspace: ws, ...o } as { name: string; kind: number; program: string; workspace: string };
   const r = await call(owner, "POST", "/api/providers", cfg);
   expect(r.status, await r.clone().text()).toBe(201);
