@@ -10,6 +10,7 @@ import { relayStub } from "../../relay/http.ts";
 import { listJobs } from "../d1.ts";
 import { call, createWs, json, newKey } from "../testing.ts";
 import { checkProvider } from "./config.ts";
+import { MAX_INPUT_BYTES } from "./inputs.ts";
 import { addProvider, ask, kindsFrom, nextKind, summary } from "./testing.ts";
 
 kindsFrom(5700); // apart from provider.workers.test.ts's kinds: the relay is one
@@ -51,7 +52,7 @@ describe("edge provider with capabilities: a job served with /cap/*", () => {
     }
   });
 
-  it("url inputs: outside the grant or redirected outside it, error feedback and nothing run; without http they pass through as sent", async () => {
+  it("url inputs: outside the grant, redirected outside it or over 1 MiB, error feedback and nothing run; without http they pass through as sent", async () => {
     const { cfg, pubkey, ws } = await addProvider({ caps: { http: [httpHost] } }, { http: [httpHost] });
     const far = "http://127.0.0.2:9/x";
     const out = await ask(cfg.kind, [i(far), ["param", "op", "upper"]], pubkey);
@@ -61,6 +62,10 @@ describe("edge provider with capabilities: a job served with /cap/*", () => {
     const redirected = await ask(cfg.kind, [i(hop), ["param", "op", "upper"]], pubkey);
     redirected.relay.close();
     expect(redirected.error?.content).toBe(`input url ${hop}: redirect from ${httpHost}: EACCES: 127.0.0.2:9 is not in the grant`);
+    const big = `${servers.http}/big?bytes=${MAX_INPUT_BYTES + 1}&${uniq()}`;
+    const tooBig = await ask(cfg.kind, [i(big)], pubkey);
+    tooBig.relay.close();
+    expect(tooBig.error?.content).toBe(`input url ${big}: over ${MAX_INPUT_BYTES} bytes`);
     expect((await listJobs(env.DB, ws)).filter((j) => j.kind === `nip90:${cfg.kind}`)).toEqual([]);
     // Granted: the page is the input (jobcount upper-cases it).
     const page = `${servers.http}/page?${uniq()}`;

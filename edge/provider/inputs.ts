@@ -8,6 +8,7 @@
 import { BadRequest, type JobInput } from "../../agents/host/spec.ts";
 import { checkUrl, parseHosts, type HostGrant } from "../../services/cap/hosts.ts";
 import { Secrets } from "../../services/cap/secrets.ts";
+import { concat } from "../bytes.ts";
 import { edgeFetch } from "../caps/fetch.ts";
 import type { RunCaps } from "../caps/policy.ts";
 
@@ -50,7 +51,27 @@ async function fetchInput(raw: string, grant: HostGrant, send: typeof fetch, sig
     await res.body?.cancel();
     throw fail(`HTTP ${res.status}`);
   }
-  const body = new Uint8Array(await res.arrayBuffer());
-  if (body.length > MAX_INPUT_BYTES) throw fail(`${body.length} bytes, over ${MAX_INPUT_BYTES}`);
-  return new TextDecoder().decode(body);
+  return new TextDecoder().decode(await bounded(res, () => fail(`over ${MAX_INPUT_BYTES} bytes`)));
+}
+
+/** The body, read until MAX_INPUT_BYTES (the relay object holds it: a larger page is refused, not buffered). */
+async function bounded(res: Response, tooBig: () => Error): Promise<Uint8Array> {
+  if (Number(res.headers.get("content-length") ?? 0) > MAX_INPUT_BYTES) {
+    await res.body?.cancel();
+    throw tooBig();
+  }
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    const reader = res.body.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      size += r.value.length;
+      if (size > MAX_INPUT_BYTES) {
+        await reader.cancel();
+        throw tooBig();
+      }
+      parts.push(r.value);
+    }
+  }
+  return concat(parts);
 }
