@@ -1,7 +1,7 @@
 // Real local servers for the edge's capability tests (vitest globalSetup of the workers project):
 // workerd reaches them by its own outbound fetch and WebSocket, as the edge reaches the Internet.
 //   http  GET /page (an HTML page, no cache headers), /cached (Cache-Control: public, max-age=60),
-//         /nostore (no-store), /headers (echoes the request's headers as JSON), /to?url=U (302 to U),
+//         /nostore (no-store), /big?bytes=N (N bytes, chunked), /headers (echoes the request's headers as JSON), /to?url=U (302 to U),
 //         /hits?path=P (how many requests P had, query included), /seen?path=P (the headers of
 //         P's last request), /openai-requests (what the
 //         OpenAI-compatible stub received)
@@ -44,6 +44,12 @@ export default async function setup({ provide }: { provide: (key: "capServers", 
       res.setHeader("content-type", "application/json");
       res.setHeader("cache-control", "public, max-age=60");
       return void res.end(JSON.stringify(req.headers));
+    }
+    if (url.pathname === "/big") {
+      // N bytes, chunked (no content-length): only counting the body finds its size.
+      const chunk = "a".repeat(64 * 1024);
+      for (let left = Number(url.searchParams.get("bytes") ?? 0); left > 0; left -= chunk.length) res.write(chunk.slice(0, left));
+      return void res.end();
     }
     if (url.pathname === "/to") {
       res.statusCode = 302;

@@ -7,6 +7,7 @@ import { NAME_RE } from "../../services/remote-wire.ts";
 import type { NostrRelay } from "../../relay/relay.ts";
 import { EDGE_LIMITS } from "../runner.ts";
 import { PROGRAMS } from "../programs.ts";
+import { parseBudgets, parseRunCaps, type Budgets, type RunCaps } from "../caps/policy.ts";
 import type { Env } from "../env.ts";
 
 /** The bindings the edge provider uses, beyond the edge's own. */
@@ -36,11 +37,17 @@ export interface ProviderConfig {
   timeoutMs?: number;
   /** Memory per job (default 64, at most 128). */
   memoryMb?: number;
+  /** What every job's agent is granted at /cap/* (a run's `caps`, edge/caps/policy.ts), within the workspace's cap policy. */
+  caps?: RunCaps;
+  /** "cap:kind" → N: each job starts with the whole of each. */
+  budgets?: Budgets;
+  /** The edge's public URL (https://HOST): names the edge's own relay in /cap/nostr. Required with caps.nostr. */
+  origin?: string;
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
-const FIELDS = new Set(["name", "kind", "program", "workspace", "owner", "price", "about", "timeoutMs", "memoryMb"]);
+const FIELDS = new Set(["name", "kind", "program", "workspace", "owner", "price", "about", "timeoutMs", "memoryMb", "caps", "budgets", "origin"]);
 
 const bad = (why: string): FsError => new FsError("EINVAL", why);
 /** An FsError's message without its `CODE: ` prefix. */
@@ -67,6 +74,34 @@ export function checkProvider(x: unknown): ProviderConfig {
   if (o.about !== undefined && (typeof o.about !== "string" || o.about.length > 1000)) throw bad("about is a text of at most 1000 characters");
   const out: ProviderConfig = { name: o.name, kind: o.kind, program: o.program, workspace: o.workspace };
   for (const k of ["owner", "price", "about", "timeoutMs", "memoryMb"] as const) if (o[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = o[k];
+  Object.assign(out, capsOf(o));
+  return out;
+}
+
+/** The caps, budgets and origin fields, checked: the shapes of a run's (edge/caps/policy.ts). */
+function capsOf(o: Record<string, unknown>): Pick<ProviderConfig, "caps" | "budgets" | "origin"> {
+  const caps = parseRunCaps(o.caps);
+  const budgets = parseBudgets(o.budgets);
+  for (const k of Object.keys(budgets)) {
+    const cap = k.split(":")[0] as keyof RunCaps;
+    if (caps[cap] === undefined) throw bad(`budget ${k}: caps does not grant ${cap}`);
+  }
+  let origin: string | undefined;
+  if (o.origin !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = typeof o.origin === "string" ? new URL(o.origin) : undefined;
+    } catch {
+      // said below
+    }
+    if (!u || (u.protocol !== "https:" && u.protocol !== "http:") || u.username || u.password) throw bad("origin is the edge's URL, as in https://edge.example.com");
+    origin = u.origin;
+  }
+  if (caps.nostr && !origin) throw bad("origin (the edge's URL, naming its relay for caps.nostr) is required with caps.nostr");
+  const out: Pick<ProviderConfig, "caps" | "budgets" | "origin"> = {};
+  if (Object.keys(caps).length) out.caps = caps;
+  if (Object.keys(budgets).length) out.budgets = budgets;
+  if (origin) out.origin = origin;
   return out;
 }
 

@@ -5,8 +5,10 @@
 //
 // A request's life: claimed once in D1 (a second hand-over is ignored); `error` feedback when it is
 // malformed, bids below the price, or names a job/event input (not resolved at the edge); else
-// `processing`, a run slot of the workspace (queued requests get a second `processing` saying
-// so), /task/spec.json written as the workspace's task file, `Runner.run`, and a result event
+// `processing`, the provider's caps checked against the workspace's cap policy as it is now (a
+// refusal is `error` feedback naming what it does not allow), url inputs fetched when http is
+// granted (inputs.ts), a run slot of the workspace (queued requests get a second `processing` saying
+// so), /task/spec.json written as the workspace's task file, `Runner.run` with the caps, and a result event
 // (kind + 1000) or `error` feedback with the exit status and the end of stderr. A kind-5 deletion
 // by the customer ends it: a request still waiting never runs; one already running in its Runner
 // runs on to its exit or wall-time limit (Runner.run has no stop, and a guest spinning in its
@@ -22,6 +24,7 @@ import { resolveSegs } from "../blobs.ts";
 import { addEvent, createJob } from "../d1.ts";
 import { ReplyError } from "../errors.ts";
 import type { RunResult } from "../runner.ts";
+import { resolveUrlInputs } from "./inputs.ts";
 import { configured, reason, type ProviderConfig, type ProviderEnv } from "./config.ts";
 import { masterKey, providerKey, type ProviderKey } from "./keys.ts";
 import { HANDLER, now, signWith, withdraw } from "./relay.ts";
@@ -119,6 +122,12 @@ async function run(env: ProviderEnv, p: ProviderConfig, spec: JobSpec, signal: A
   const principal: Principal = { kind: "owner", pubkey: await ownerOf(env, p) };
   const cred: Cred = { type: "internal", principal };
   const ws = env.WORKSPACE.get(env.WORKSPACE.idFromName(p.workspace));
+  if (p.caps || p.budgets) {
+    // The policy may have been narrowed since the provider was added: checked before anything is fetched or run.
+    const allowed = await ws.capsAdmit(cred, p.caps ?? {}, p.budgets ?? {});
+    if (!allowed.ok) throw new ReplyError(allowed);
+  }
+  spec = { ...spec, input: await resolveUrlInputs(spec.input, p.caps, signal) };
   const slot = `nip90:${p.name}:${spec.id}`;
   await admit(ws, cred, slot, signal, onQueued);
   let out: RunResult;
@@ -131,7 +140,9 @@ async function run(env: ProviderEnv, p: ProviderConfig, spec: JobSpec, signal: A
     const put = await ws.taskPut(cred, jobId, "spec.json", new TextEncoder().encode(JSON.stringify(spec)));
     if (!put.ok) throw new BadRequest(`the job does not fit a task file: ${put.error.message.replace(/^E[A-Z]+: /, "")}`);
     const limits = { wallTimeMs: p.timeoutMs ?? 10_000, memoryBytes: (p.memoryMb ?? 64) << 20 };
-    out = await env.RUNNER.get(env.RUNNER.idFromName(jobId)).run({ ws: p.workspace, job: jobId, principal, program: p.program, limits });
+    // Each job's run mounts its own /cap/*: it starts with the whole of every budget.
+    const caps = p.caps ? { caps: p.caps, budgets: p.budgets ?? {}, origin: p.origin } : {};
+    out = await env.RUNNER.get(env.RUNNER.idFromName(jobId)).run({ ws: p.workspace, job: jobId, principal, program: p.program, limits, ...caps });
   } finally {
     await ws.runRelease(cred, slot).catch(() => {});
   }

@@ -1,19 +1,23 @@
 // The admin route of edge providers (NIP-98 signed, like every edge route):
 //   GET    /api/providers        the providers you own (ADMIN_PUBKEYS: every provider, wrangler.toml's too)
-//   POST   /api/providers        {name, kind, program, workspace, price?, about?, timeoutMs?, memoryMb?}
+//   POST   /api/providers        {name, kind, program, workspace, price?, about?, timeoutMs?, memoryMb?,
+//                                 caps?, budgets?, origin?}
 //                                → 201 (200 when replaced) {name, ..., pubkey, npub, source}
 //   DELETE /api/providers/NAME   → {removed: NAME}
 // Who may: a provider runs its program over a workspace with the rights of the workspace's owner,
 // so only that owner adds one (a relay admin adding one over someone else's workspace would be
 // acting with their rights). The owner, or an ADMIN_PUBKEYS key (to stop abuse), removes one. A
 // name stays with the key that first used it; names from wrangler.toml belong to the operator.
+// Caps beyond the workspace's cap policy are refused here (403 EACCES naming them), and checked
+// again at every job (handler.ts): the owner may narrow the policy later.
 // The provider's Nostr key is never in a reply, only its pubkey (keys.ts).
 import { Hono } from "hono";
 import { npubEncode } from "nostr-tools/nip19";
 import { FsError } from "../../runtime/errors.ts";
-import { AuthError, type Cred } from "../auth.ts";
+import { AuthError, type Cred, type Principal } from "../auth.ts";
+import { llmProvider } from "../caps/policy.ts";
 import { unwrap } from "../errors.ts";
-import { authFor, body, credOf, jsonOf, keyStub, type AppEnv, type C } from "../http/request.ts";
+import { authFor, body, credOf, jsonOf, keyStub, stubOf, type AppEnv, type C } from "../http/request.ts";
 import { checkProvider, configured, type ProviderConfig, type ProviderEnv } from "./config.ts";
 import { masterKey, providerKey } from "./keys.ts";
 import { register, withdraw } from "./relay.ts";
@@ -58,7 +62,7 @@ providers.get("/", async (c) => {
 
 providers.post("/", body(16 * 1024), async (c) => {
   const env = envOf(c);
-  const p = checkProvider(jsonOf(c));
+  const p = checkProvider(withOrigin(jsonOf(c), new URL(c.req.url).origin));
   const cred = await credOf(c);
   if (cred.type !== "key") throw new AuthError(403, "providers are managed with a key (NIP-98), not a token");
   // The workspace object checks the signature's nonce and who the signer is there.
@@ -66,6 +70,7 @@ providers.post("/", body(16 * 1024), async (c) => {
   if (principal.kind !== "owner") throw new AuthError(403, `only the owner of workspace ${p.workspace} may serve jobs over it`);
   const owner = principal.pubkey;
   if (p.owner !== undefined && p.owner !== owner) throw new FsError("EINVAL", "owner, when given, is the signer (the workspace's owner)");
+  await admitCaps(c, p, principal);
   const m = master(env);
   if (configured(env).some((x) => x.name === p.name)) throw new FsError("EEXIST", `provider ${p.name} is configured in wrangler.toml`);
   const before = await storedProvider(env.DB, p.name);
@@ -81,6 +86,21 @@ providers.post("/", body(16 * 1024), async (c) => {
   }
   return c.json(view(env, saved, "admin"), before?.config ? 200 : 201);
 });
+
+/** A provider granted nostr names the edge's relay: by default, the edge as this request reached it. */
+function withOrigin(raw: unknown, origin: string): unknown {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  const o = raw as Record<string, unknown>;
+  const nostr = typeof o.caps === "object" && o.caps !== null && (o.caps as Record<string, unknown>).nostr;
+  return nostr && o.origin === undefined ? { ...o, origin } : o;
+}
+
+/** The provider's caps against its workspace's cap policy, now (each job is checked again): EACCES naming what is refused. */
+async function admitCaps(c: C, p: ProviderConfig, principal: Principal): Promise<void> {
+  if (!p.caps && !p.budgets) return;
+  if (p.caps?.llm && llmProvider(p.caps.llm) === "workers-ai" && !c.env.AI) throw new FsError("ENOTSUP", "llm workers-ai: this edge has no AI binding (wrangler.toml [ai] binding = \"AI\")");
+  unwrap(await stubOf(c.env, p.workspace).capsAdmit({ type: "internal", principal }, p.caps ?? {}, p.budgets ?? {}));
+}
 
 providers.delete("/:name", async (c) => {
   const env = envOf(c);
