@@ -20,7 +20,7 @@ import { nodeResolve } from "../../services/cap/dns-node.ts";
 import { pinnedFetch } from "../../services/cap/fetch-node.ts";
 import type { Secret } from "../../services/cap/secrets.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, requestTags, type JobInput, type JobSpec } from "./spec.ts";
+import { BadRequest, Cancelled, sleepUnlessCancelled, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, requestTags, type JobInput, type JobSpec } from "./spec.ts";
 import { DELETION, FEEDBACK, HANDLER_INFO, MAX_RESULT_CHARS, announcement, feedback, result } from "./answers.ts";
 import { NwcError, type NwcClient } from "./wallet.ts";
 
@@ -83,7 +83,6 @@ interface Job {
   invoice?: { invoice: string; amount: number };
 }
 
-class Cancelled extends Error {}
 
 export class Provider {
   readonly #o: Required<Pick<ProviderOptions, "concurrency" | "paymentTimeoutMs" | "paymentPollMs" | "maxRequestBytes" | "pickupWindowS" | "chainTimeoutMs">> & ProviderOptions;
@@ -339,7 +338,7 @@ export class Provider {
     }
     const deadline = Date.now() + this.#o.paymentTimeoutMs;
     for (;;) {
-      await sleep(this.#o.paymentPollMs, job.ctl.signal);
+      await sleepUnlessCancelled(this.#o.paymentPollMs, job.ctl.signal);
       // A lookup the wallet did not answer is asked again at the next poll, until the deadline.
       const state = await wallet.lookupInvoice({ invoice }).catch((e: unknown) => this.#log(`job ${short(job.spec.id)}: lookup_invoice: ${(e as Error).message}`));
       if (state?.settled_at) return;
@@ -455,11 +454,3 @@ export class Provider {
 
 const short = (id: string): string => id.slice(0, 8);
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Cancelled());
-    const t = setTimeout(() => (signal.removeEventListener("abort", stop), resolve()), ms);
-    const stop = () => (clearTimeout(t), reject(new Cancelled()));
-    signal.addEventListener("abort", stop, { once: true });
-  });
-}

@@ -36,6 +36,19 @@ export interface JobSpec {
 /** A request the provider refuses, with the reason sent back as `error` feedback. */
 export class BadRequest extends Error {}
 
+/** The customer cancelled the job (a kind-5 deletion): nothing more is published for it. */
+export class Cancelled extends Error {}
+
+/** Waits `ms`, or throws Cancelled as soon as `signal` aborts. */
+export function sleepUnlessCancelled(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Cancelled());
+    const t = setTimeout(() => (signal.removeEventListener("abort", stop), resolve()), ms);
+    const stop = () => (clearTimeout(t), reject(new Cancelled()));
+    signal.addEventListener("abort", stop, { once: true });
+  });
+}
+
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
 

@@ -1,6 +1,7 @@
 // The planning tables in D1: the statements of edge/migrations/0003_planning.sql (a test keeps the
 // two equal), applied by the Worker on first use as edge/d1.ts does for its own, so `wrangler dev`
 // needs no migration step.
+import { schemaOnce } from "../d1.ts";
 
 export const PLANNING_STATEMENTS = [
   `CREATE TABLE IF NOT EXISTS planning_runs (
@@ -73,15 +74,5 @@ export const PLANNING_STATEMENTS = [
   `CREATE INDEX IF NOT EXISTS webhook_destinations_owner ON webhook_destinations (owner, created_at)`,
 ];
 
-const ready = new WeakMap<D1Database, Promise<void>>();
-
 /** Applies the planning schema once per isolate (idempotent: every statement is IF NOT EXISTS). */
-export function ensurePlanningSchema(db: D1Database): Promise<void> {
-  let p = ready.get(db);
-  if (!p) {
-    p = db.batch(PLANNING_STATEMENTS.map((s) => db.prepare(s))).then(() => undefined);
-    p.catch(() => ready.delete(db));
-    ready.set(db, p);
-  }
-  return p;
-}
+export const ensurePlanningSchema = schemaOnce(PLANNING_STATEMENTS);

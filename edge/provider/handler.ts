@@ -18,7 +18,7 @@ import { defineEdgeAgent, type JobContext } from "../../relay/nip90.ts";
 import type { NostrEvent } from "../../relay/event.ts";
 import { encrypt } from "../../agents/host/cipher.ts";
 import { MAX_RESULT_CHARS, NO_RESULT, STDERR_TAIL, exitReason, feedback, result, resultContent, type Template } from "../../agents/host/answers.ts";
-import { BadRequest, expiration, readRequest, requestTags, type JobSpec } from "../../agents/host/spec.ts";
+import { BadRequest, Cancelled, sleepUnlessCancelled, expiration, readRequest, requestTags, type JobSpec } from "../../agents/host/spec.ts";
 import { actorOf, type Cred, type Principal } from "../auth.ts";
 import { resolveSegs } from "../blobs.ts";
 import { addEvent, createJob } from "../d1.ts";
@@ -34,7 +34,6 @@ import { cancelRequest, claim, recordRun, settle, storedProvider } from "./store
 export const QUEUE_TIMEOUT_MS = 60_000;
 const SLOT_POLL_MS = 250;
 
-class Cancelled extends Error {}
 
 /** Requests being served in this isolate, by `provider\nrequest`: a cancel aborts the wait. */
 const serving = new Map<string, AbortController>();
@@ -167,7 +166,7 @@ async function admit(ws: DurableObjectStub<import("../workspace/index.ts").Works
     if (r.error.code !== "EAGAIN") throw new ReplyError(r);
     if (Date.now() > until) throw new BadRequest(`no run slot came free within ${QUEUE_TIMEOUT_MS / 1000} s`);
     if (!told) (told = true), await onQueued();
-    await sleep(SLOT_POLL_MS, signal);
+    await sleepUnlessCancelled(SLOT_POLL_MS, signal);
   }
 }
 
@@ -191,14 +190,6 @@ export async function cancelJob(env: ProviderEnv, job: NostrEvent, deletion: Nos
   if (c?.job) await addEvent(env.DB, c.job, "cancel-requested", { deletion: deletion.id });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Cancelled());
-    const t = setTimeout(() => (signal.removeEventListener("abort", stop), resolve()), ms);
-    const stop = () => (clearTimeout(t), reject(new Cancelled()));
-    signal.addEventListener("abort", stop, { once: true });
-  });
-}
 
 defineEdgeAgent(HANDLER, {
   onJob: (job, ctx) => serveJob(workerEnv as unknown as ProviderEnv, job, ctx),

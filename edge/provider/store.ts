@@ -5,6 +5,7 @@
 //   be answered once, whichever isolate or how many times the relay hands it over, and the state
 //   a cancel writes (claimed → answered | failed | cancelled).
 import { checkProvider, type ProviderConfig } from "./config.ts";
+import { schemaOnce } from "../d1.ts";
 
 export const PROVIDER_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS edge_providers (
@@ -27,17 +28,7 @@ export const PROVIDER_SCHEMA = [
 /** Claims are kept this long (requests older than this are not served again anyway: NIP-90 jobs are short). */
 const CLAIM_KEEP_MS = 7 * 24 * 3600 * 1000;
 
-const ready = new WeakMap<D1Database, Promise<void>>();
-
-function schema(db: D1Database): Promise<void> {
-  let p = ready.get(db);
-  if (!p) {
-    p = db.batch(PROVIDER_SCHEMA.map((s) => db.prepare(s))).then(() => undefined);
-    p.catch(() => ready.delete(db));
-    ready.set(db, p);
-  }
-  return p;
-}
+const schema = schemaOnce(PROVIDER_SCHEMA);
 
 export interface StoredProvider {
   name: string;
