@@ -12,6 +12,7 @@
 import { FsError } from "../runtime/errors.ts";
 import type { FileHandle, MaybePromise, OpenFlags, Stat } from "../runtime/types.ts";
 import { andThen } from "../runtime/types.ts";
+import { concat } from "../runtime/bytes.ts";
 import { MAX_READ, fromWireError, type WireOp, type WireResult, type WireStat } from "./remote-wire.ts";
 import { batches, coalesce, type PendingOp } from "./remote-flush.ts";
 
@@ -110,6 +111,9 @@ export class RemoteFile {
   private async fetch(at: number, end: number): Promise<Uint8Array> {
     // Pending writes go first so the edge's answer includes them.
     await this.sync(true);
+    if (this.host.readAhead > 0 && this.size <= FULL_CACHE_MAX && (await this.mirror()) && this.cached(at, end)) {
+      return this.win.slice(at, Math.min(end, this.size));
+    }
     const want = Math.min(MAX_READ, Math.max(end - at, this.host.readAhead));
     const r = await this.host.one({ op: "read", path: this.path, offset: at, length: want });
     this.win = r.bytes ?? new Uint8Array(0);
@@ -117,6 +121,27 @@ export class RemoteFile {
     this.winOff = at;
     if (r.eof) this.size = at + this.winLen;
     return this.win.slice(0, Math.max(0, Math.min(end, this.size) - at));
+  }
+
+  /**
+   * Reads the whole file into the cache, in one request (reads of up to MAX_READ, joined): a
+   * program that reads all over a file it holds open (SQLite reading its pages) then costs one
+   * request, not one window per page it jumps to. Answers whether the file is now mirrored whole
+   * (not when it grew on the edge meanwhile; the caller then reads a window).
+   */
+  private async mirror(): Promise<boolean> {
+    const reads: Promise<WireResult & { ok: true; bytes?: Uint8Array }>[] = [];
+    for (let off = 0; off < this.size; off += MAX_READ) {
+      reads.push(this.host.one({ op: "read", path: this.path, offset: off, length: Math.min(MAX_READ, this.size - off) }));
+    }
+    const rs = await Promise.all(reads);
+    if (!rs.at(-1)?.eof) return false;
+    this.win = concat(rs.map((r) => r.bytes ?? new Uint8Array(0)));
+    this.winLen = this.win.length;
+    this.winOff = 0;
+    this.size = this.winLen;
+    this.full = true;
+    return true;
   }
 
   /**

@@ -112,6 +112,30 @@ describe("flushes of any size", () => {
   });
 });
 
+describe("reading all over a file", () => {
+  it("pages read here and there in a file bigger than the read-ahead cost one request, not one per window", async () => {
+    const { url, fs } = await fresh();
+    const size = 6 << 20, page = 4096;
+    const want = new Uint8Array(size);
+    for (let i = 0; i < size; i += page) want.fill((i / page) % 251, i, i + page);
+    const w = await fs.open("d/db", { write: true, create: true, truncate: true });
+    await w.write(want);
+    await w.close();
+    const reader = new RemoteService(url, { signer });
+    const h = await reader.open("d/db", { read: true, write: true });
+    const opened = reader.requests;
+    for (let i = 0; i < 300; i++) {
+      const at = ((i * 7919) % (size / page)) * page;
+      expect(await h.read(page, at)).toEqual(want.subarray(at, at + page));
+      if (i % 50 === 0) await h.write(new Uint8Array(page).fill(7), at); // pages change too, as a database's do
+      if (i % 50 === 0) want.fill(7, at, at + page);
+    }
+    expect(reader.requests - opened).toBeLessThanOrEqual(2);
+    await h.close();
+    expect(await readAll(new RemoteService(url, { signer }), "d/db")).toEqual(want);
+  }, 120_000);
+});
+
 describe("answers of any size", () => {
   it("reads made together that exceed one batch answer travel in several batches", async () => {
     const { url, fs } = await fresh();
