@@ -1,10 +1,9 @@
 // Capability flags of `oanix run`: --cap NAME[=CONFIG], --budget CAP:KIND=N, --secret
-// NAME=ENV_VAR[@HOSTS]. Parsed here (no capability code is loaded for a run without --cap);
-// cli/cap-grants.ts turns them into services/cap/grant.ts grants. No --cap, no /cap/*.
+// NAME=ENV_VAR[@HOSTS]. Parsed here, and this module is loaded only for a run that has one of
+// them (cli/run.ts collects them); cli/cap-grants.ts turns them into services/cap/grant.ts grants.
+// No --cap, no /cap/*.
 import { BUDGET_KINDS } from "../services/cap/budgets.ts";
 import { UsageError } from "./usage.ts";
-
-export const CAP_FLAGS = new Set(["--cap", "--budget", "--secret", "--wallet"]);
 
 export const CAPS_HELP = `
 Capabilities (each one granted is mounted at /cap/NAME; none is there unless granted):
@@ -41,6 +40,13 @@ export interface CapArgs {
 }
 
 export const emptyCapArgs = (): CapArgs => ({ caps: new Map(), budgets: [], secrets: [] });
+
+/** The flags of a run, in order. */
+export function parseCapFlags(flags: Array<[flag: string, value: string]>): CapArgs {
+  const out = emptyCapArgs();
+  for (const [flag, value] of flags) addCapFlag(out, flag, value);
+  return out;
+}
 
 /** Records one --cap, --budget, --secret or --wallet flag and its value. */
 export function addCapFlag(into: CapArgs, flag: string, value: string): void {

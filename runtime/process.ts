@@ -81,6 +81,8 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     : null;
   expired?.catch(() => {});
 
+  const line = o.trace;
+  const trace = line ? (await import("./wasi/trace.ts")).tracer : undefined;
   const host = new WasiHost({
     fs: o.namespace,
     args: [o.name ?? "agent", ...(o.args ?? [])],
@@ -89,7 +91,7 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     stdout: sink(logs.stdout, o.onStdout),
     stderr: sink(logs.stderr, o.onStderr),
     preopen: o.preopen,
-    trace: o.trace,
+    trace: trace && line ? (h) => trace(h, line) : undefined,
     guard: expired ? (p) => Promise.race([p, expired]) : undefined,
     jspi,
     blockingSleep: jspi ? undefined : (ms) => {

@@ -15,6 +15,7 @@
 // the same request id, which the edge uses to answer a batch it already ran without running it
 // again. A read-only mount sends nothing that writes or creates, its workspace included.
 import { FsError } from "../runtime/errors.ts";
+import { normalize as norm, parent as parentOf } from "../runtime/path.ts";
 import type { DirEntry, FileHandle, FileService, OpenFlags, Stat } from "../runtime/types.ts";
 import {
   FRAME_TYPE, MAX_ANSWER_BYTES, MAX_BATCH_OPS, checkOp, decodeFrame, encodeFrame, fromWireError, statFromWire,
@@ -479,8 +480,6 @@ export class RemoteService implements FileService {
 /** Where a file removed while open lives until its last close; readdir does not list these. */
 export const HIDDEN_PREFIX = ".oanix-unlinked-";
 
-const norm = (p: string): string => p.split("/").filter((s) => s && s !== ".").join("/");
-const parentOf = (p: string): string => p.slice(0, Math.max(0, p.lastIndexOf("/")));
 /** A random request id (Web Crypto exists in Node, browsers and workerd; typed here for every tsconfig). */
 const newRid = (): string => (globalThis as unknown as { crypto: { randomUUID(): string } }).crypto.randomUUID();
 const isNoWorkspace = (e: FsError): boolean => e.code === "ENOENT" && /no such workspace/.test(e.message);

@@ -152,10 +152,13 @@ export class Workspace extends DurableObject<Env> {
       const actor = actorOf(p);
       const seen = rid === undefined ? null : this.#answers.get(actor, rid, ops, atomic);
       if (seen) return { results: seen.map((r) => this.#withSegs(r)) };
-      const ctx: RunContext = { actor, parts, authorize: (a) => this.#check(p, a), budget: { left: MAX_ANSWER_BYTES } };
+      const ctx: RunContext = { actor, parts, authorize: (a) => this.#check(p, a), budget: { left: MAX_ANSWER_BYTES }, atomic };
       const run = (o: WireOp): OpResult => this.#ops.run(o, ctx);
-      // Each op is one transaction (a failing op leaves nothing half done), or one for them all.
-      const results = atomic ? this.#atomically(ops, run) : ops.map((o) => attempt(() => this.ctx.storage.transactionSync(() => run(o))));
+      // Each op is one transaction (a failing op leaves nothing half done), or one for them all,
+      // where a file's writes and truncates gather into one version (ops.ts, change.ts).
+      const results = atomic
+        ? this.#atomically(ops, run, () => this.#ops.settle(ctx))
+        : ops.map((o) => attempt(() => this.ctx.storage.transactionSync(() => run(o))));
       if (rid !== undefined) this.#answers.put(actor, rid, ops, atomic, results);
       return { results: results.map((r) => this.#withSegs(r)) };
     });
@@ -487,8 +490,8 @@ export class Workspace extends DurableObject<Env> {
     return { ...rest, segs: this.#pieces.segs(ext) };
   }
 
-  /** All or nothing: the failing op answers its error, every other ECANCELED. */
-  #atomically(ops: WireOp[], run: (o: WireOp) => OpResult): OpResult[] {
+  /** All or nothing: the failing op answers its error, every other ECANCELED. `finish` runs last, inside. */
+  #atomically(ops: WireOp[], run: (o: WireOp) => OpResult, finish: () => void): OpResult[] {
     const results: OpResult[] = [];
     let failed = -1;
     try {
@@ -501,6 +504,7 @@ export class Workspace extends DurableObject<Env> {
             throw new FsError("ECANCELED", "batch rolled back");
           }
         }
+        finish();
       });
     } catch (e) {
       if (failed < 0) throw e;

@@ -18,14 +18,19 @@ import { fdSyscalls } from "./fd.ts";
 import { pathSyscalls } from "./path.ts";
 import { pollSyscalls } from "./poll.ts";
 import { procSyscalls } from "./proc.ts";
-import { tracer } from "./trace.ts";
 
 export { LimitExceeded, ProcExit } from "./core.ts";
 export type { StdinReader } from "./core.ts";
 
+/** Wraps a syscall to trace it (runtime/wasi/trace.ts `tracer`, given the host whose memory it reads). */
+export type Tracer = (host: WasiCore) => (name: string, call: Syscall) => Syscall;
+
 export interface WasiOptions extends CoreOptions {
-  /** Called with one line per syscall: its arguments, result and errno (strace). Off: no cost. */
-  trace?: (line: string) => void;
+  /**
+   * One line per syscall: its arguments, result and errno (strace). Off: no cost, not even its
+   * module's load (runtime/process.ts imports trace.ts only for a traced run).
+   */
+  trace?: Tracer;
   /** false: plain imports, no WebAssembly.Suspending; every service must answer synchronously. */
   jspi?: boolean;
 }
@@ -51,7 +56,7 @@ export function requireJspi(): void {
 
 
 export class WasiHost extends WasiCore {
-  readonly #trace?: (line: string) => void;
+  readonly #trace?: Tracer;
   readonly #jspi: boolean;
 
   constructor(o: WasiOptions) {
@@ -72,7 +77,7 @@ export class WasiHost extends WasiCore {
     const jspi = this.#jspi;
     if (jspi) requireJspi();
     const out: Record<string, unknown> = {};
-    const trace = this.#trace ? tracer(this, this.#trace) : null;
+    const trace = this.#trace ? this.#trace(this) : null;
     for (const [name, fn] of Object.entries(this.#syscalls())) {
       const call = (...a: never[]): MaybePromise<number> => {
         let r: MaybePromise<number>;
