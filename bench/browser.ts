@@ -4,6 +4,9 @@
 // - browser-spawn-warm: hello.wasm, already compiled in the worker, from `host.run` to its
 //   result, worker round trip included; the shim instantiating and running the same module in the
 //   page is shown beside it.
+// - browser-fallback-smallfile: the same through the JSPI-free path (`createHost({ jspi: false })`:
+//   the guest in its own worker blocking on Atomics.wait, every file call crossing to the runtime
+//   worker over a SharedArrayBuffer) vs the JSPI path.
 // Runs are interleaved after warm-ups; medians. BENCH_SCALE scales the sizes.
 import { build } from "esbuild";
 import { existsSync } from "node:fs";
@@ -46,6 +49,7 @@ export async function run(): Promise<BenchResult[]> {
       const [small, hello] = await Promise.all([bytes("smallfile"), bytes("hello")]);
       const [smallMod, helloMod] = await Promise.all([WebAssembly.compile(small), WebAssembly.compile(hello)]);
       const host = await g.oanix().createHost();
+      const fallback = await g.oanix().createHost({ jspi: false });
       const args = ["/workspace/smallfile", String(iterations)];
       const expect = `ops=${6 * iterations}\n`;
 
@@ -64,21 +68,23 @@ export async function run(): Promise<BenchResult[]> {
         if (code !== 0) throw new Error(`shim: exit ${code}: ${out.join("")}`);
         return { ms, out: out.join("") };
       };
-      const oanix = async (wasm: Uint8Array, argv: string[]): Promise<{ ms: number; out: string }> => {
+      const oanix = async (wasm: Uint8Array, argv: string[], on = host): Promise<{ ms: number; out: string }> => {
         const t0 = performance.now();
-        const res = await host.run(wasm, { args: argv });
+        const res = await on.run(wasm, { args: argv });
         const ms = performance.now() - t0;
         if (res.code !== 0) throw new Error(`oanix: exit ${res.code}: ${res.stderr} ${res.message ?? ""}`);
         return { ms, out: res.stdout };
       };
 
-      const smallfile = { oanix: [] as number[], shim: [] as number[] };
+      const smallfile = { oanix: [] as number[], shim: [] as number[], fallback: [] as number[] };
       for (let i = 0; i < 2 + reps; i++) {
         const a = await oanix(small, args);
         const b = shim(smallMod, ["smallfile", ...args]);
-        if (a.out !== expect || b.out !== expect) throw new Error(`smallfile printed ${JSON.stringify(a.out)} / ${JSON.stringify(b.out)}`);
-        if (i >= 2) smallfile.oanix.push(a.ms), smallfile.shim.push(b.ms);
+        const c = await oanix(small, args, fallback);
+        if (a.out !== expect || b.out !== expect || c.out !== expect) throw new Error(`smallfile printed ${JSON.stringify(a.out)} / ${JSON.stringify(b.out)} / ${JSON.stringify(c.out)}`);
+        if (i >= 2) smallfile.oanix.push(a.ms), smallfile.shim.push(b.ms), smallfile.fallback.push(c.ms);
       }
+      fallback.close();
       const warm = { oanix: [] as number[], shim: [] as number[] };
       for (let i = 0; i < 10 + warmReps; i++) {
         const a = await oanix(hello, []);
@@ -126,6 +132,17 @@ export async function run(): Promise<BenchResult[]> {
           `Chromium ${browser} (headless, playwright-core), page served by the local edge. smallfile.wasm /workspace/smallfile ${iterations} iterations × 6 ops; ` +
           `OANIX: host.run from the page (module cached in the worker, the bytes posted each run, memory mounts, the worker round trip included); ` +
           `shim: instantiate + run on the page's thread with an in-memory PreopenDirectory. Median of ${reps} interleaved runs after 2 warm-ups.`,
+      },
+      {
+        name: "browser-fallback-smallfile",
+        unit: "ops/s",
+        oanix: median(r.smallfile.fallback.map(ops)),
+        peers: { "oanix-jspi": median(r.smallfile.oanix.map(ops)) },
+        better: "higher",
+        note:
+          `Chromium ${browser}. smallfile.wasm ${iterations} iterations × 6 ops on memory mounts through createHost({ jspi: false }): the guest in a worker of its own, ` +
+          `each of its file calls a request/reply over a SharedArrayBuffer to the runtime worker that holds the namespace (Atomics.wait on the guest's side, ` +
+          `Atomics.waitAsync on the services'); peer: the same through the JSPI path (guest and namespace in one worker). Median of ${reps} interleaved runs after 2 warm-ups.`,
       },
       {
         name: "browser-edge-ops",

@@ -1,6 +1,6 @@
 // npm run bench: runs the benchmark modules of bench/ in one process and writes bench/results.json.
 //
-//   node bench/run.ts                 every module (wasi, relay, relay-sync, relay-shards, edge, caps, cold-run, dvm, plan, browser)
+//   node bench/run.ts                 every module (wasi, relay, relay-sync, relay-shards, edge, sqlite-edge, caps, cold-run, dvm, plan, browser)
 //   node bench/run.ts --only wasi     a subset (comma-separated, or --only repeated)
 //
 // Each module exports `run(): Promise<BenchResult[]>`. A module that is missing or throws is
@@ -12,7 +12,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import type { BenchModule, BenchResult } from "./types.ts";
 
-const MODULES = ["wasi", "relay", "relay-sync", "relay-shards", "edge", "caps", "cold-run", "dvm", "plan", "browser"] as const;
+const MODULES = ["wasi", "relay", "relay-sync", "relay-shards", "edge", "sqlite-edge", "caps", "cold-run", "dvm", "plan", "browser"] as const;
 const OUT = new URL("./results.json", import.meta.url);
 
 interface StoredResult extends BenchResult {

@@ -9,14 +9,31 @@
 // ends that worker (a busy guest never yields, so nothing gentler can stop it); the next run
 // starts a fresh one. The page also keeps a last-resort timer past timeoutMs, which stops a guest
 // the runtime could not instrument.
+//
+// Where the browser has no JSPI (or with `jspi: false`), each runtime worker hands its guests to a
+// guest worker of its own that blocks on Atomics.wait while the runtime worker answers its file
+// calls (browser/guest.ts); kill() ending the runtime worker ends that one too.
 import * as Comlink from "comlink";
-import type { RunOptions, RunResult, RuntimeApi } from "./protocol.ts";
+import type { Signer } from "../services/nip98.ts";
+import { nip07Signer } from "./nip07.ts";
+import type { RunOptions, RunResult, RuntimeApi, WorkerEnv } from "./protocol.ts";
 
 export type { MountSpec, RunOptions, RunResult } from "./protocol.ts";
+export type { Signer } from "../services/nip98.ts";
+export { nip07, nip07Signer } from "./nip07.ts";
 
 export interface HostOptions {
-  /** false forces the Atomics.wait fallback (a guest worker blocking while this one waits on services). */
+  /**
+   * true: JSPI only. false: the Atomics.wait fallback (the guest in a worker of its own, blocking
+   * while the runtime worker waits on services; the page must be cross-origin isolated). Absent:
+   * JSPI where the browser has it, else the fallback where the page is isolated.
+   */
   jspi?: boolean;
+  /**
+   * Who signs edge mounts (NIP-98): "browser" (the browser's key, kept in IndexedDB; the default),
+   * "nip07" (the page's `window.nostr` extension), or any Signer.
+   */
+  signer?: "browser" | "nip07" | Signer;
   /** Where the worker's script is; by default oanix-worker.js next to this module. */
   workerUrl?: string | URL;
 }
@@ -34,6 +51,10 @@ export interface Spawned {
 }
 
 export interface Host {
+  /** How guests wait on services here: "jspi", or "atomics" (the fallback). */
+  readonly mode: "jspi" | "atomics";
+  /** The public key (hex) edge mounts are signed with; "" for the browser's key until a run asks for it. */
+  readonly pubkey: string;
   run(wasm: Uint8Array | ArrayBuffer | URL | string, o?: RunOptions): Promise<RunResult>;
   spawn(wasm: Uint8Array | ArrayBuffer | URL | string, o?: SpawnOptions): Spawned;
   /** Ends every worker; the host cannot be used after. */
@@ -48,17 +69,19 @@ interface Slot {
   api: Comlink.Remote<RuntimeApi>;
   /** Settles when the worker fails to load or throws outside a call: what waits on it would hang. */
   broken: Promise<never>;
+  /** Settles when the worker has its mode and signer. */
+  ready: Promise<void>;
 }
 
 export async function createHost(o: HostOptions = {}): Promise<Host> {
-  if (o.jspi === false)
-    throw new Error("createHost({ jspi: false }): the Atomics.wait fallback is not built yet; this version of OANIX runs agents only where the browser has WebAssembly JSPI (Chromium 137 or later)");
+  const signer = o.signer === "nip07" ? await nip07Signer() : o.signer === "browser" ? undefined : o.signer;
   const scriptUrl = await workerScript(o.workerUrl ?? new URL("oanix-worker.js", import.meta.url));
   const idle: Slot[] = [];
   const busy = new Set<Slot>();
   let closed = false;
+  let jspi = true;
 
-  const start = (): Slot => {
+  const open = (): Omit<Slot, "ready"> => {
     const worker = new Worker(scriptUrl, { type: "module", name: "oanix-runtime" });
     const broken = new Promise<never>((_, reject) =>
       worker.addEventListener("error", (e) => {
@@ -68,22 +91,28 @@ export async function createHost(o: HostOptions = {}): Promise<Host> {
     broken.catch(() => {});
     return { worker, api: Comlink.wrap<RuntimeApi>(worker), broken };
   };
-  const stop = (s: Slot): void => {
+  // The signer stays on this page (an extension's lives on `window`): the worker calls back to it.
+  const init = (s: Omit<Slot, "ready">): Slot => {
+    const ready = Promise.race([s.api.init({ jspi }, signer ? Comlink.proxy(signer) : undefined), s.broken]);
+    ready.catch(() => {});
+    return { ...s, ready };
+  };
+  const start = (): Slot => init(open());
+  const stop = (s: Omit<Slot, "ready">): void => {
     s.api[Comlink.releaseProxy]();
     s.worker.terminate();
   };
 
-  const first = start();
-  let jspi: boolean;
+  // The first worker says what this browser offers, and is then set up in the mode chosen.
+  const probe = open();
+  let first: Slot;
   try {
-    jspi = await Promise.race([first.api.jspi(), first.broken]);
+    jspi = chooseMode(o.jspi, await Promise.race([probe.api.env(), probe.broken]));
+    first = init(probe);
+    await first.ready;
   } catch (e) {
-    stop(first);
+    stop(probe);
     throw e;
-  }
-  if (!jspi) {
-    stop(first);
-    throw new Error("this browser has no WebAssembly JSPI (WebAssembly.Suspending), which OANIX needs; the Atomics.wait fallback is not built yet (use Chromium 137 or later)");
   }
   idle.push(first);
 
@@ -125,13 +154,15 @@ export async function createHost(o: HostOptions = {}): Promise<Host> {
         })
       : undefined;
     const { onStdout: _o, onStderr: _e, ...ro } = so;
-    bytesOf(wasm)
-      .then((bytes) => Promise.race([slot.api.run(bytes, ro, out), slot.broken]))
+    Promise.all([bytesOf(wasm), slot.ready])
+      .then(([bytes]) => Promise.race([slot.api.run(bytes, ro, out), slot.broken]))
       .then((r) => end(streamed ? { ...r, stdout: text[1] + dec[1].decode(), stderr: text[2] + dec[2].decode() } : r), (e) => end(null, e, false));
     return { done: ended, kill: () => end(stopped(137, "killed", "killed"), undefined, false) };
   };
 
   return {
+    mode: jspi ? "jspi" : "atomics",
+    pubkey: signer?.pubkey ?? "",
     spawn,
     run: (wasm, ro) => spawn(wasm, ro).done,
     close() {
@@ -141,6 +172,19 @@ export async function createHost(o: HostOptions = {}): Promise<Host> {
       busy.clear();
     },
   };
+}
+
+/** JSPI, or the Atomics.wait fallback: what the page asked for, if this browser and page allow it. */
+function chooseMode(asked: boolean | undefined, env: WorkerEnv): boolean {
+  const fallback = env.isolated && env.waitAsync;
+  const why = !env.isolated
+    ? "the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp; the local edge does)"
+    : "this browser has no Atomics.waitAsync";
+  if (asked === true && !env.jspi) throw new Error("createHost({ jspi: true }): this browser has no WebAssembly JSPI (WebAssembly.Suspending); Chromium has it from 137");
+  if (asked === false && !fallback) throw new Error(`createHost({ jspi: false }): the Atomics.wait fallback cannot run here: ${why}`);
+  if (asked === undefined && !env.jspi && !fallback)
+    throw new Error(`this browser has no WebAssembly JSPI (WebAssembly.Suspending), and the Atomics.wait fallback cannot run either: ${why}`);
+  return asked ?? env.jspi;
 }
 
 async function bytesOf(w: Uint8Array | ArrayBuffer | URL | string): Promise<Uint8Array> {

@@ -32,10 +32,27 @@ export interface RunResult {
   stderr: string;
 }
 
+/** What a runtime worker's thread offers: JSPI, or what the Atomics.wait fallback needs. */
+export interface WorkerEnv {
+  /** WebAssembly.Suspending and promising are there. */
+  jspi: boolean;
+  /** crossOriginIsolated (SharedArrayBuffer can be shared with another worker). */
+  isolated: boolean;
+  /** Atomics.waitAsync is there (the services' side of the fallback waits with it). */
+  waitAsync: boolean;
+}
+
+/** A signer the page lends the worker (a NIP-07 extension lives on the page's `window`). */
+export interface LentSigner {
+  readonly pubkey: string;
+  authorize(url: string, method: string, body?: Uint8Array): string | Promise<string>;
+}
+
 /** The worker's side, as comlink exposes it. */
 export interface RuntimeApi {
+  env(): WorkerEnv;
+  /** Once, before runs: JSPI or the guest worker, and who signs edge mounts (the browser's key when absent). */
+  init(o: { jspi: boolean }, signer?: LentSigner): Promise<void>;
   /** `out(1|2, bytes)` streams output; without it, output is collected into the result. */
   run(wasm: Uint8Array, o: RunOptions, out?: (fd: 1 | 2, bytes: Uint8Array) => void): Promise<RunResult>;
-  /** Is WebAssembly JSPI there (WebAssembly.Suspending and promising)? */
-  jspi(): boolean;
 }

@@ -3,6 +3,7 @@
 import type { Namespace } from "../runtime/namespace.ts";
 import { nodeResolve } from "../services/cap/dns-node.ts";
 import { pinnedFetch } from "../services/cap/fetch-node.ts";
+import { pinnedWsConnect } from "../services/cap/ws-node.ts";
 import { grantCaps, type CapGrants, type Granted } from "../services/cap/grant.ts";
 import { parseHosts } from "../services/cap/hosts.ts";
 import type { Secret } from "../services/cap/secrets.ts";
@@ -10,8 +11,12 @@ import { loadSecret } from "../services/key.ts";
 import { DEFAULT_RELAY, type CapArgs } from "./caps.ts";
 import { UsageError } from "./usage.ts";
 
-/** The grants and secrets the flags ask for; usage errors for what cannot be granted. */
-export function capGrants(a: CapArgs, env: Record<string, string | undefined> = process.env): { grants: CapGrants; secrets: Record<string, Secret> } {
+/**
+ * The grants and secrets the flags ask for; usage errors for what cannot be granted. `hireMsats`
+ * is `--budget nostr:msats=N`, what the agent may pay for the jobs it hires (a purse for the
+ * wallet, not a limit of the nostr capability itself).
+ */
+export function capGrants(a: CapArgs, env: Record<string, string | undefined> = process.env): { grants: CapGrants; secrets: Record<string, Secret>; hireMsats?: number } {
   const grants: CapGrants = {};
   const hosts = (name: string): string => {
     const v = a.caps.get(name);
@@ -24,8 +29,12 @@ export function capGrants(a: CapArgs, env: Record<string, string | undefined> = 
     return v;
   };
   for (const b of a.budgets) if (!a.caps.has(b.cap)) throw new UsageError(`--budget ${b.cap}:${b.kind}: ${b.cap} is not granted (add --cap ${b.cap})`);
+  const hireMsats = a.budgets.find((b) => b.cap === "nostr" && b.kind === "msats")?.n;
+  if (a.wallet !== undefined && !a.caps.has("nostr")) throw new UsageError("--wallet pays the jobs an agent hires: it needs --cap nostr");
+  if (a.wallet !== undefined && hireMsats === undefined) throw new UsageError("--wallet needs --budget nostr:msats=N, the most the agent may pay");
+  if (a.wallet === undefined && hireMsats !== undefined) throw new UsageError("--budget nostr:msats=N needs --wallet (the wallet that pays)");
   const budget = (cap: string) => {
-    const mine = a.budgets.filter((b) => b.cap === cap);
+    const mine = a.budgets.filter((b) => b.cap === cap && !(cap === "nostr" && b.kind === "msats"));
     return mine.length ? Object.fromEntries(mine.map((b) => [b.kind, b.n])) : undefined;
   };
   if (a.caps.has("http")) grants.http = { hosts: hosts("http"), budget: budget("http") };
@@ -60,25 +69,34 @@ export function capGrants(a: CapArgs, env: Record<string, string | undefined> = 
     }
     secrets[s.name] = { value, hosts: to.split(",") };
   }
-  return { grants, secrets };
+  return { grants, secrets, ...(hireMsats !== undefined ? { hireMsats } : {}) };
 }
 
 /**
  * Mounts the granted capabilities in the run's namespace; with nostr, also the customer side of
- * NIP-90 at /cap/nostr/jobs (agents/host/jobs-service.ts). `oanix run` has no wallet, so a job
- * whose provider asks for payment answers EDQUOT (oanix serve's agents hire with its wallet).
+ * NIP-90 at /cap/nostr/jobs (agents/host/jobs-service.ts). With --wallet, a hired job that asks for
+ * payment is paid through it up to --budget nostr:msats=N for the run; without, it answers EDQUOT.
  */
 export async function applyCaps(ns: Namespace, a: CapArgs): Promise<Granted> {
-  const { grants, secrets } = capGrants(a);
+  const { grants, secrets, hireMsats } = capGrants(a);
   let granted: Granted;
   try {
-    granted = grantCaps(ns, grants, { secrets, resolve: nodeResolve, fetchFor: pinnedFetch });
+    granted = grantCaps(ns, grants, { secrets, resolve: nodeResolve, fetchFor: pinnedFetch, wsConnectFor: pinnedWsConnect });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   if (!grants.nostr) return granted;
-  const [{ JobsService }, { Peer, secretBytes }] = await Promise.all([import("../agents/host/jobs-service.ts"), import("../agents/host/nostr.ts")]);
+  const [{ JobsService }, { Peer, secretBytes }, { NwcClient }] = await Promise.all([
+    import("../agents/host/jobs-service.ts"), import("../agents/host/nostr.ts"), import("../agents/host/wallet.ts"),
+  ]);
+  let wallet: InstanceType<typeof NwcClient> | undefined;
+  try {
+    if (a.wallet !== undefined) wallet = new NwcClient(a.wallet);
+  } catch (e) {
+    granted.close();
+    throw new UsageError(`--wallet: ${(e as Error).message}`);
+  }
   const peer = new Peer(grants.nostr.relays, secretBytes(grants.nostr.secretKey));
-  ns.mount("/cap/nostr/jobs", new JobsService({ peer }));
-  return { budgets: granted.budgets, close: () => { granted.close(); peer.pool.destroy(); } };
+  ns.mount("/cap/nostr/jobs", new JobsService({ peer, ...(wallet ? { wallet, budgetMsats: hireMsats ?? 0 } : {}) }));
+  return { budgets: granted.budgets, close: () => { granted.close(); wallet?.close(); peer.pool.destroy(); } };
 }

@@ -44,7 +44,7 @@ export class EdgeClient {
       body = new TextEncoder().encode(JSON.stringify(r.body));
       headers["content-type"] = "application/json";
     }
-    headers.authorization = this.cred.signer ? this.cred.signer.authorize(url, method, body) : `Bearer ${this.cred.token}`;
+    headers.authorization = this.cred.signer ? await this.cred.signer.authorize(url, method, body) : `Bearer ${this.cred.token}`;
     try {
       return await fetch(url, { method, headers, ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}), ...(r.signal ? { signal: r.signal } : {}) });
     } catch (e) {

@@ -6,4 +6,21 @@ import module from "node:module";
 import { cacheDir } from "./cache-dir.mjs";
 
 module.enableCompileCache?.(`${cacheDir()}/node`);
+
+// Resolving a relative import costs Node a realpath, stats and a walk up for package.json: about
+// 0.3 ms for each of the ~80 imports among this repository's own modules, a sixth of a plain
+// run. Between our own .ts files (outside node_modules) the answer is only the URL joined, as a
+// bundler would have written it; everything else is resolved by Node as usual.
+const ROOT = new URL("../", import.meta.url).href;
+module.registerHooks?.({
+  resolve(specifier, context, next) {
+    const parent = context.parentURL;
+    if ((specifier.startsWith("./") || specifier.startsWith("../")) && specifier.endsWith(".ts") &&
+      parent?.startsWith(ROOT) && !parent.slice(ROOT.length).includes("node_modules/")) {
+      return { url: new URL(specifier, parent).href, format: "module-typescript", shortCircuit: true };
+    }
+    return next(specifier, context);
+  },
+});
+
 await import("./main.ts");

@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 import { loadProgram } from "../runtime/modules.ts";
 import { providerFrom } from "../services/cap/llm-provider.ts";
 import { PlanError, resumePlan, startPlan, type PlanOptions, type Progress } from "../agents/host/planning/orchestrator.ts";
-import { listParked, listRuns, loadRecord, type RunRecord } from "../agents/host/planning/record.ts";
+import { listParked, listRuns, loadRecord, summary, type RunRecord } from "../agents/host/planning/record.ts";
+import { LockBusy, LockLost } from "../agents/host/planning/lock.ts";
+import { nodeDriver } from "../agents/host/planning/lock-node.ts";
 import { openSource } from "./sources.ts";
 import { UsageError } from "./usage.ts";
 
@@ -90,17 +92,6 @@ export function progressLine(p: Progress): string {
   return `plan ${n} ${p.phase.padEnd(19)} ${p.pivot ? `pivot ${p.pivot} ` : ""}iter ${p.iteration}  ${what.padEnd(16)} tokens ${p.tokens} (run ${p.totalTokens})`;
 }
 
-/** The summary the issue specifies (paths relative to the workspace root). */
-export function summary(rec: RunRecord): Record<string, unknown> {
-  return {
-    run: rec.run, idea: rec.idea, ...(rec.refinedIdea ? { refinedIdea: rec.refinedIdea } : {}), status: rec.status,
-    verdict: rec.verdict ?? null, pivots: rec.pivots,
-    phases: rec.phases.map((r) => ({ phase: r.phase, artifact: r.artifact, score: r.score, review: r.review, iterations: r.iterations.length })),
-    package: rec.package ?? null, tokens: rec.tokens, calls: rec.calls,
-    ...(rec.parked ? { parked: rec.parked } : {}), ...(rec.error ? { error: rec.error } : {}),
-  };
-}
-
 export async function planCommand(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(PLAN_HELP);
@@ -129,6 +120,7 @@ export async function planCommand(argv: string[]): Promise<number> {
   const o: PlanOptions = {
     workspace, provider, llm: a.llm, programs: await programs(), reviewIterations: a.reviewIterations, maxPivots: a.maxPivots,
     budgetTokens: a.budget, maxTokens: a.maxTokens, onProgress: (p) => void process.stderr.write(progressLine(p) + "\n"),
+    driver: nodeDriver(),
   };
   let rec: RunRecord;
   try {
@@ -140,6 +132,11 @@ export async function planCommand(argv: string[]): Promise<number> {
     rec = a.resume ? await resumePlan(a.resume, o) : await startPlan(a.idea!, o);
   } catch (e) {
     if (e instanceof PlanError) throw new UsageError(e.message);
+    // Another driver has the run: say who, change nothing.
+    if (e instanceof LockBusy || e instanceof LockLost) {
+      process.stderr.write(`plan: ${e.message}\n`);
+      return 1;
+    }
     throw e;
   }
   const tail = rec.status === "completed" ? `package ${rec.package}`

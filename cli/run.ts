@@ -8,7 +8,7 @@ import type { StdinReader } from "../runtime/wasi/host.ts";
 import { LogsService } from "../services/logs.ts";
 import { MemService } from "../services/mem.ts";
 import { TaskService } from "../services/task.ts";
-import { CAPS_HELP, CAP_FLAGS, addCapFlag, emptyCapArgs, type CapArgs } from "./caps.ts";
+import type { CapArgs } from "./caps.ts";
 import { stderr, stdout } from "./output.ts";
 import { UnreadableModule, loadProgramFile } from "./program-cache.ts";
 import type { Source } from "./sources.ts";
@@ -32,8 +32,12 @@ export interface RunArgs {
   agent?: string;
   edge?: string;
   args: string[];
-  caps: CapArgs;
+  /** --cap, --budget, --secret and --wallet as given: cli/caps.ts parses them, loaded only when there are any. */
+  capFlags: Array<[flag: string, value: string]>;
 }
+
+/** The capability flags (their help and meaning are cli/caps.ts's). */
+const CAP_FLAGS = new Set(["--cap", "--budget", "--secret", "--wallet"]);
 
 /** One option of `oanix run`: its value's name (absent for a switch), its help, what it sets. */
 export interface RunFlag {
@@ -79,7 +83,7 @@ export const RUN_FLAGS: Record<string, RunFlag> = {
   "--trace": { help: "print each system call (arguments, result, errno) on stderr; or OANIX_TRACE=1", apply: (o) => void (o.trace = true) },
 };
 
-export function help(): string {
+export function help(capsHelp: string): string {
   const opts = Object.entries(RUN_FLAGS).map(([name, f]) => {
     const left = `  ${name}${f.value ? ` ${f.value}` : ""}`;
     return `${left.padEnd(24)}${left.length >= 24 ? "\n" + " ".repeat(24) : ""}${f.help}`;
@@ -92,7 +96,7 @@ Runs a WASI agent in a namespace of file services. Without mounts it sees /task,
 Options:
 ${opts.join("\n")}
   -h, --help            show this help
-${CAPS_HELP}
+${capsHelp}
 Sources:
   mem:                  an empty in-memory tree
   dir:HOSTDIR           a host directory (no way out through .. or symlinks)
@@ -111,7 +115,7 @@ that cannot be reached).
 }
 
 export function parseRunArgs(argv: string[]): RunArgs {
-  const out: RunArgs = { module: "", mounts: [], env: {}, trace: false, args: [], caps: emptyCapArgs() };
+  const out: RunArgs = { module: "", mounts: [], env: {}, trace: false, args: [], capFlags: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--") {
@@ -130,7 +134,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     } else if (CAP_FLAGS.has(a)) {
       const v = argv[++i];
       if (v === undefined) throw new UsageError(`${a} needs a value`);
-      addCapFlag(out.caps, a, v);
+      out.capFlags.push([a, v]);
     } else if (a.startsWith("-")) throw new UsageError(`unknown option ${a} (try oanix run --help)`);
     else if (!out.module) out.module = a;
     else out.args.push(a);
@@ -143,10 +147,11 @@ const say = (line: string): void => stderr(`oanix: ${line}\n`);
 
 export async function runCommand(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
-    stdout(help());
+    stdout(help((await import("./caps.ts")).CAPS_HELP));
     return 0;
   }
   const a = parseRunArgs(argv);
+  const capArgs = a.capFlags.length ? (await import("./caps.ts")).parseCapFlags(a.capFlags) : undefined;
   if (process.env.OANIX_TRACE === "1") a.trace = true;
   let program: Program;
   try {
@@ -165,7 +170,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const { ns, task } = await buildNamespace(mounts, a.agent ? `agent ${a.agent}: ` : "");
 
-  const caps = a.caps.caps.size ? await (await import("./cap-grants.ts")).applyCaps(ns, a.caps) : undefined;
+  // Any capability flag applies them (flags that need another, such as --wallet without --cap nostr, are usage errors there).
+  const caps = capArgs ? await (await import("./cap-grants.ts")).applyCaps(ns, capArgs) : undefined;
   task?.setStatus("running");
   const options: SpawnOptions = {
     namespace: ns,

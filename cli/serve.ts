@@ -2,11 +2,16 @@
 // the job at /task/spec.json; its /task/result.json becomes the result event.
 import { readFileSync } from "node:fs";
 import { ProgramError, loadProgram, type Program } from "../runtime/modules.ts";
-import { Provider } from "../agents/host/serve.ts";
+import { Provider, type JobHandler } from "../agents/host/serve.ts";
+import { planJob } from "../agents/host/planning/job.ts";
+import { nodeDriver } from "../agents/host/planning/lock-node.ts";
+import { providerFrom } from "../services/cap/llm-provider.ts";
 import { NwcClient } from "../agents/host/wallet.ts";
 import { secretBytes } from "../agents/host/nostr.ts";
 import { loadSecret } from "../services/key.ts";
 import { UsageError } from "./usage.ts";
+import { addCapFlag, emptyCapArgs } from "./caps.ts";
+import { capGrants } from "./cap-grants.ts";
 import { integer, parseFlags, relays, untilSignal, wantsHelp } from "./flags.ts";
 
 export const SERVE_HELP = `oanix serve --relay URL [--relay URL]... --kind KIND=MODULE.wasm [--kind ...] [options]
@@ -23,12 +28,25 @@ a result are picked up again on start. Signed with OANIX_KEY or ~/.config/oanix/
 Options:
   --relay URL            relay to serve on (repeatable)
   --kind KIND=MODULE     serve job kind KIND with the agent MODULE.wasm (repeatable)
-  --cap http             fetch "url" inputs for the agent (without it they are passed through)
-  --cap nostr            the agent may hire other agents through /cap/nostr/jobs (requests signed
-                         with this provider's key; the rest of /cap/nostr comes with the
-                         capabilities)
-  --budget nostr:msats=N the most one agent may pay (through --wallet) for the agents it hires
+  --cap http=HOSTS       the agent may fetch from HOSTS (/cap/http; host, host:port, *.domain or *,
+                         comma-separated; loopback/private addresses only as exact host:port), and
+                         "url" inputs within HOSTS are fetched for it (otherwise passed through)
+  --cap ws=HOSTS         WebSockets (/cap/ws), the same host rules
+  --cap llm=PROVIDER     /cap/llm: offline or openai:BASE_URL[#MODEL] (key from OANIX_LLM_KEY or
+                         OPENAI_API_KEY)
+  --cap nostr[=RELAYS]   /cap/nostr with this provider's key, on its --relay list unless RELAYS are
+                         named; /cap/nostr/jobs lets the agent hire other agents (requests signed
+                         with this provider's key)
+  --budget CAP:KIND=N    per job: each job starts with the whole budget (http:calls, http:bytes,
+                         ws:calls, ws:bytes, llm:tokens, llm:calls, nostr:calls); nostr:msats=N is
+                         the most one job may pay (through --wallet) for the agents it hires
+  --kind 5060=plan[:LLM,...]  serve planning runs (agents/planning/README.md) with these models
+                         (offline by default; openai:URL[#MODEL]); the first is the default
                          (default 0: a priced hire is EDQUOT)
+  --secret NAME=ENV_VAR[@HOSTS]
+                         "$secret:NAME" in an agent's request header becomes $ENV_VAR, only to
+                         HOSTS (default: the http and ws grants); never readable by the agent
+  A capability not granted is not there: an agent gets exactly these grants.
   --price MSATS          price per job: lower bids are refused; results carry an amount tag
   --wallet URI           nostr+walletconnect://... : with --price, each job first sends
                          payment-required with an invoice (make_invoice) and runs once it is paid
@@ -46,15 +64,20 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_HELP);
     return 0;
   }
-  const f = parseFlags(argv, { relay: "many", kind: "many", cap: "many", budget: "many", price: "one", wallet: "one", concurrency: "one", timeout: "one", memory: "one", name: "one", about: "one" }, "serve");
+  const f = parseFlags(argv, { relay: "many", kind: "many", cap: "many", budget: "many", secret: "many", price: "one", wallet: "one", concurrency: "one", timeout: "one", memory: "one", name: "one", about: "one" }, "serve");
   const relayList = relays(f);
   const programs = new Map<number, Program>();
+  const handlers = new Map<number, JobHandler>();
   for (const spec of f.many.kind ?? []) {
     const eq = spec.indexOf("=");
     const kind = Number(spec.slice(0, eq));
     if (eq <= 0 || !Number.isInteger(kind) || kind < 5000 || kind > 5999) throw new UsageError(`--kind takes KIND=MODULE.wasm with KIND in 5000-5999 (got "${spec}")`);
-    if (programs.has(kind)) throw new UsageError(`--kind ${kind} given twice`);
+    if (programs.has(kind) || handlers.has(kind)) throw new UsageError(`--kind ${kind} given twice`);
     const path = spec.slice(eq + 1);
+    if (path === "plan" || path.startsWith("plan:")) {
+      handlers.set(kind, await planHandler(path.slice(5)));
+      continue;
+    }
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(path);
@@ -68,16 +91,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
       throw e;
     }
   }
-  if (!programs.size) throw new UsageError("needs at least one --kind KIND=MODULE.wasm (try oanix serve --help)");
-  const caps = new Set(f.many.cap ?? []);
-  for (const c of caps) if (c !== "http" && c !== "nostr") throw new UsageError(`--cap ${c}: oanix serve grants http (url inputs) and nostr (hiring) so far`);
-  let hireBudget = 0;
-  for (const b of f.many.budget ?? []) {
-    const m = /^nostr:msats=(\d+)$/.exec(b);
-    if (!m) throw new UsageError(`--budget takes nostr:msats=N so far (got "${b}")`);
-    if (!caps.has("nostr")) throw new UsageError("--budget nostr:msats=N needs --cap nostr");
-    hireBudget = integer(m[1]!, "budget");
-  }
+  if (!programs.size && !handlers.size) throw new UsageError("needs at least one --kind KIND=MODULE.wasm (try oanix serve --help)");
+  // The agents' capabilities: the flags and rules of `oanix run --cap` (cli/caps.ts), granted to
+  // every served agent, each job with the whole of each budget.
+  const capArgs = emptyCapArgs();
+  for (const [flag, values] of [["--cap", f.many.cap], ["--budget", f.many.budget], ["--secret", f.many.secret]] as const)
+    for (const v of values ?? []) addCapFlag(capArgs, flag, v);
+  const hiring = capArgs.caps.has("nostr");
+  // --wallet here is the provider's: invoices for --price, and paying what its agents hire.
+  const msats = capArgs.budgets.find((b) => b.cap === "nostr" && b.kind === "msats");
+  if (msats && !hiring) throw new UsageError("--budget nostr:msats=N needs --cap nostr");
+  const { grants, secrets } = capGrants({ ...capArgs, budgets: capArgs.budgets.filter((b) => b !== msats) });
+  // Served agents speak on the provider's relays unless --cap nostr=RELAYS names others.
+  if (grants.nostr && capArgs.caps.get("nostr") === undefined) grants.nostr.relays = relayList;
   let wallet: NwcClient | undefined;
   if (f.one.wallet !== undefined) {
     try {
@@ -86,13 +112,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--wallet: ${(e as Error).message}`);
     }
   }
-  if (wallet && f.one.price === undefined && !caps.has("nostr")) throw new UsageError("--wallet needs --price (invoices) or --cap nostr (paying hired agents)");
+  if (wallet && f.one.price === undefined && !hiring) throw new UsageError("--wallet needs --price (invoices) or --cap nostr (paying hired agents)");
   const provider = new Provider({
     relays: relayList,
     secretKey: secretBytes(loadSecret()),
     programs,
-    fetchUrls: caps.has("http"),
-    ...(caps.has("nostr") ? { hire: { budgetMsats: hireBudget, ...(f.one.wallet !== undefined ? { wallet: f.one.wallet } : {}) } } : {}),
+    ...(Object.keys(grants).length ? { grants } : {}),
+    ...(Object.keys(secrets).length ? { secrets } : {}),
+    ...(hiring ? { hire: { budgetMsats: msats?.n ?? 0, ...(f.one.wallet !== undefined ? { wallet: f.one.wallet } : {}) } } : {}),
+    handlers,
     ...(f.one.price !== undefined ? { price: integer(f.one.price, "price", 1) } : {}),
     ...(wallet && f.one.price !== undefined ? { wallet } : {}),
     ...(f.one.concurrency !== undefined ? { concurrency: integer(f.one.concurrency, "concurrency", 1) } : {}),
@@ -114,4 +142,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
   provider.stop();
   wallet?.close();
   return 0;
+}
+
+/** `--kind 5060=plan[:LLM,...]`: planning runs as jobs, with the phase and reviewer agents built here. */
+async function planHandler(list: string): Promise<JobHandler> {
+  const specs = list ? list.split(",").filter(Boolean) : ["offline"];
+  const llms: Record<string, () => ReturnType<typeof providerFrom>> = {};
+  for (const s of specs) {
+    try {
+      providerFrom(s);
+    } catch (e) {
+      throw new UsageError(`--kind …=plan: ${(e as Error).message}`);
+    }
+    llms[s] = () => providerFrom(s, { apiKey: process.env.OANIX_LLM_KEY || process.env.OPENAI_API_KEY || undefined });
+  }
+  const load = async (name: string): Promise<Program> => {
+    try {
+      return await loadProgram(readFileSync(new URL(`../agents/build/${name}.wasm`, import.meta.url)));
+    } catch (e) {
+      throw new UsageError(`agents/build/${name}.wasm: ${(e as Error).message} (run npm run build:agents)`);
+    }
+  };
+  return planJob({ programs: { phase: await load("phase"), reviewer: await load("reviewer") }, llms, driver: nodeDriver() });
 }

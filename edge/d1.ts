@@ -45,18 +45,22 @@ export const SCHEMA_STATEMENTS = [
 )`,
 ];
 
-const ready = new WeakMap<D1Database, Promise<void>>();
-
-/** Applies the schema once per isolate (idempotent: every statement is IF NOT EXISTS). */
-export function ensureSchema(db: D1Database): Promise<void> {
-  let p = ready.get(db);
-  if (!p) {
-    p = db.batch(SCHEMA_STATEMENTS.map((s) => db.prepare(s))).then(() => undefined);
-    p.catch(() => ready.delete(db));
-    ready.set(db, p);
-  }
-  return p;
+/** Applies `statements` once per isolate and database (idempotent: each is IF NOT EXISTS); a failed try is tried again on the next call. */
+export function schemaOnce(statements: readonly string[]): (db: D1Database) => Promise<void> {
+  const ready = new WeakMap<D1Database, Promise<void>>();
+  return (db) => {
+    let p = ready.get(db);
+    if (!p) {
+      p = db.batch(statements.map((s) => db.prepare(s))).then(() => undefined);
+      p.catch(() => ready.delete(db));
+      ready.set(db, p);
+    }
+    return p;
+  };
 }
+
+/** Applies the jobs and audit schema once per isolate. */
+export const ensureSchema = schemaOnce(SCHEMA_STATEMENTS);
 
 export type JobState = "queued" | "running" | "succeeded" | "failed";
 const NEXT: Record<JobState, JobState[]> = { queued: ["running", "failed"], running: ["succeeded", "failed"], succeeded: [], failed: [] };

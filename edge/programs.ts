@@ -6,5 +6,8 @@ import hello from "./build/hello.wasm";
 import busy from "./build/busy.wasm";
 import spew from "./build/spew.wasm";
 import membomb from "./build/membomb.wasm";
+import summarize from "./build/summarize.wasm";
+import captest from "./build/captest.wasm";
+import jobcount from "./build/jobcount.wasm";
 
-export const PROGRAMS: Record<string, WebAssembly.Module> = { demo, hello, busy, spew, membomb };
+export const PROGRAMS: Record<string, WebAssembly.Module> = { demo, hello, busy, spew, membomb, summarize, captest, jobcount };

@@ -6,6 +6,8 @@
 //   written back through the DO when the run ends;
 // - /logs: stdout, stderr and events.jsonl, streamed as they happen to the workspace's log
 //   streams `<job>.stdout|stderr|events` (R2 segments, live tail);
+// - /cap/*: the capabilities the run asked for and the workspace's cap policy allows (edge/caps/:
+//   http, ws, nostr, llm with the Worker's transports, the workspace's secrets and agent key);
 // and the core runtime's limits (wall time, memory, output). The run is a D1 job:
 // queued → running → succeeded | failed, with an exit event.
 import { DurableObject } from "cloudflare:workers";
@@ -16,11 +18,15 @@ import { spawn, type ExitStatus, type Limits } from "../runtime/process.ts";
 import { LogsService, type LogName } from "../services/logs.ts";
 import { RemoteService } from "../services/remote.ts";
 import { TaskService } from "../services/task.ts";
+import type { Granted } from "../services/cap/grant.ts";
+import { mountEdgeCaps } from "./caps/mount.ts";
+import type { Budgets, RunCaps } from "./caps/policy.ts";
 import { INLINE_MAX, type WireOp } from "../services/remote-wire.ts";
 import type { Cred, Principal } from "./auth.ts";
 import { addEvent, transition } from "./d1.ts";
 import { PROGRAMS } from "./programs.ts";
 import { runBatch } from "./batch.ts";
+import { unwrap } from "./errors.ts";
 import { taskKey } from "./workspace/index.ts";
 import type { Env } from "./env.ts";
 
@@ -32,6 +38,12 @@ export interface RunRequest {
   args?: string[];
   env?: Record<string, string>;
   limits?: Limits;
+  /** Capabilities to mount at /cap/* (checked against the workspace's cap policy again here). */
+  caps?: RunCaps;
+  /** "cap:kind" → N (services/cap/budgets.ts). */
+  budgets?: Budgets;
+  /** The edge's URL as the caller reached it (names the edge's own relay for /cap/nostr). */
+  origin?: string;
 }
 
 export interface RunResult { job: string; status: ExitStatus; result: unknown; taskStatus: string }
@@ -80,7 +92,12 @@ export class Runner extends DurableObject<Env> {
     const ns = new Namespace().mount("/workspace", workspace, { access: "rw" }).mount("/task", task).mount("/logs", logs);
     await transition(this.env.DB, req.ws, req.job, "running");
     let status: ExitStatus;
+    let caps: Granted | null = null;
     try {
+      if (req.caps && Object.keys(req.caps).length) {
+        const material = unwrap(await stub.capsOpen(cred, req.caps, req.budgets ?? {}));
+        caps = mountEdgeCaps(ns, this.env, req.caps, material, req.origin ?? "https://edge.invalid");
+      }
       const limits = {
         wallTimeMs: Math.min(req.limits?.wallTimeMs ?? 10_000, EDGE_LIMITS.wallTimeMs),
         memoryBytes: Math.min(req.limits?.memoryBytes ?? 64 << 20, EDGE_LIMITS.memoryBytes),
@@ -89,10 +106,12 @@ export class Runner extends DurableObject<Env> {
       status = await spawn(await loadProgram(mod), { namespace: ns, name: req.program, args: req.args ?? [], env: req.env ?? {}, limits });
       await workspace.flush();
     } catch (e) {
+      caps?.close();
       await chain;
       await transition(this.env.DB, req.ws, req.job, "failed", { error: (e as Error).message });
       throw e;
     }
+    caps?.close();
     await chain;
     const ok = status.code === 0 && status.reason === "exit";
     task.setStatus(ok ? "succeeded" : "failed");

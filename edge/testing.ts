@@ -1,11 +1,11 @@
 // Helpers for the edge's workerd tests: signed requests through the Worker's own fetch handler.
 import { env, exports } from "cloudflare:workers";
-import { keySigner, newSecretKey, type Signer } from "../services/nip98.ts";
+import { keySigner, newSecretKey, type KeySigner, type Signer } from "../services/nip98.ts";
 import { encodeFrame, decodeFrame, FRAME_TYPE, type WireOp, type WireResult } from "../services/remote-wire.ts";
 
 export const BASE = "http://edge.test";
 
-export function newKey(): Signer & { secret: string } {
+export function newKey(): KeySigner & { secret: string } {
   const secret = newSecretKey();
   return Object.assign(keySigner(secret), { secret });
 }
@@ -21,7 +21,7 @@ export async function call(who: Signer | string | null, method: string, path: st
   const bytes = bytesOf(body);
   const h: Record<string, string> = { ...headers };
   if (typeof who === "string") h.authorization = `Bearer ${who}`;
-  else if (who) h.authorization = who.authorize(url, method, bytes);
+  else if (who) h.authorization = await who.authorize(url, method, bytes);
   return exports.default.fetch(new Request(url, { method, headers: h, ...(bytes ? { body: bytes } : {}) }));
 }
 

@@ -7,6 +7,11 @@ import { edgeApp, errorResponse } from "./http/app.ts";
 import { assets } from "./http/assets.ts";
 import { Workspace } from "./workspace/index.ts";
 import { Runner } from "./runner.ts";
+// edge providers: the NIP-90 handler, wrangler.toml's providers on the relay, the admin route (edge/provider/).
+import { ensureConfigured, type ProviderEnv } from "./provider/index.ts";
+// planning: runs, parked ideas and webhooks (edge/http/planning.ts), each run a Durable Object.
+import { api } from "./http/planning.ts";
+import { PlanningRun } from "./planning/run.ts";
 
 // relay: the Nostr relay Durable Object binding (wrangler.toml [[durable_objects.bindings]] RELAY).
 type RelayBindings = { RELAY: DurableObjectNamespace<NostrRelay> };
@@ -17,18 +22,27 @@ const app = new Hono<{ Bindings: RelayBindings }>();
 app.route("/", assets);
 
 // relay: WebSocket upgrade and NIP-11 on the same URL, with CORS (relay/http.ts).
-app.all("/relay", (c) => handleRelayRequest(c.req.raw, c.env.RELAY));
-app.all("/relay/", (c) => handleRelayRequest(c.req.raw, c.env.RELAY));
+// edge providers: wrangler.toml's are registered before a connection can ask for a job (one RPC).
+const relayRoute = async (c: { req: { raw: Request }; env: RelayBindings }) => {
+  await ensureConfigured(c.env as unknown as ProviderEnv).catch((e) => console.error("edge providers: not registered:", e));
+  return handleRelayRequest(c.req.raw, c.env.RELAY);
+};
+app.all("/relay", relayRoute);
+app.all("/relay/", relayRoute);
 
 // edge: the workspace API (every route authenticated; see edge/README.md).
 app.all("/w", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.all("/w/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.all("/registry/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+app.all("/api/providers", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+app.all("/api/providers/*", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
 app.get("/edge", (c) => edgeApp.fetch(c.req.raw, c.env, c.executionCtx));
+app.all("/api/*", (c) => api.fetch(c.req.raw, c.env, c.executionCtx));
 
 // Anything else: the edge's JSON error shape, not a plain-text 404.
 app.notFound((c) => errorResponse(new FsError("ENOENT", `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
 export { NostrRelay, RelayStorageShard }; // relay: the relay and its storage shards (RELAY_SHARDS)
 export { Workspace, Runner }; // edge: Durable Objects (wrangler.toml WORKSPACE, RUNNER)
+export { PlanningRun }; // planning: Durable Object (wrangler.toml PLANNING)
 export default app;

@@ -49,7 +49,7 @@ describe("NIP-70 protected events", () => {
   it("lets code in the Worker publish a protected event over RPC (trusted, signed by the agent)", async () => {
     const stub = relay();
     const ev = sign(generateSecretKey(), 1, [["-"]], "from an edge agent");
-    expect(await stub.publish(ev)).toEqual({ ok: true, message: "" });
+    expect(await stub.publish(ev)).toEqual({ ok: true, accepted: true, message: "" });
   });
 });
 

@@ -27,6 +27,7 @@ import { RelayState, type Attachment } from "./state.ts";
 import { BackgroundIndexer, EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, storageReply, type Refusal } from "./replies.ts";
+import { published, queryStored, type Published } from "./rpc.ts";
 import { Connections, type Conn } from "./conns.ts";
 import { JobRouter } from "./jobs.ts";
 import { refusal, type Gate } from "./admission.ts";
@@ -482,18 +483,23 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   // ---------------------------------------------------------------- RPC for the Worker
 
   /** Publishes a signed event as a client would (verified, stored, fanned out, routed). */
-  publish(event: NostrEvent): PublishResult | Promise<PublishResult> {
+  publish(event: NostrEvent): Published | Promise<Published> {
     const shape = checkEventShape(event);
-    if (shape !== null) return { ok: false, message: `invalid: ${shape}` };
+    if (shape !== null) return published({ ok: false, message: `invalid: ${shape}` });
     const e = canonicalEvent(event);
-    const done = (r: Ingested): PublishResult => {
+    const done = (r: Ingested): Published => {
       if (r.ok && r.after) r.after();
-      return { ok: r.ok, message: r.message };
+      return published(r);
     };
     if (!this.router) return done(this.ingest(e, null));
     const refused = refusal(this.gate, e, null, nowSeconds());
-    if (refused !== null) return { ok: false, message: refused };
+    if (refused !== null) return published({ ok: false, message: refused });
     return this.front!.store([e]).then(([r]) => done(r!));
+  }
+
+  /** The stored events matching a filter or a list of filters, as a REQ gets them before EOSE (rpc.ts); from the storage shards on a connection shard. */
+  query(filters: unknown): NostrEvent[] | Promise<NostrEvent[]> {
+    return queryStored((checked) => this.readStored(checked), this.cfg, filters);
   }
 
   /**

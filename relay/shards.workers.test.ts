@@ -271,7 +271,8 @@ describe("RELAY_SHARDS=4", () => {
     await watcher.req("w", { kinds: [1] });
     const sk = keyOnShard(0);
     const note = sign(sk, 1, { content: "via rpc" }) as NostrEvent;
-    expect(await stub.publish(note)).toEqual({ ok: true, message: "" });
+    expect(await stub.publish(note)).toEqual({ ok: true, accepted: true, message: "" });
+    expect((await r.conn(2).query({ ids: [note.id] })).map((e) => e.id)).toEqual([note.id]); // RPC query reads the storage shards too
     expect((await watcher.next((m) => m[0] === "EVENT" && m[1] === "w"))[2]).toMatchObject({ id: note.id });
     expect(await storedOn(r.storage(0), [note.id])).toEqual([note.id]);
   });

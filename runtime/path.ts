@@ -65,14 +65,14 @@ export function segments(path: string): string[] {
 /**
  * Folds a relative path onto the directory `base` (its segments): the rule of WASI's capabilities,
  * where `..` may not climb above the directory it starts from (EPERM), unlike `segments`, where it
- * stops at the root.
+ * stops at the root. The edge's wire has the same rule with EINVAL (services/remote-wire.ts).
  */
-export function below(base: readonly string[], rel: string): string[] {
+export function below(base: readonly string[], rel: string, climb: "EPERM" | "EINVAL" = "EPERM"): string[] {
   const stack = [...base];
   for (const s of rel.split("/")) {
     if (s === "" || s === ".") continue;
     if (s === "..") {
-      if (stack.length === base.length) throw fsError("EPERM", `${rel}: climbs above its directory`, { path: rel });
+      if (stack.length === base.length) throw fsError(climb, `${rel}: climbs above its directory`, { path: rel });
       stack.pop();
     } else {
       checkSegment(s, rel);

@@ -38,6 +38,12 @@ export interface SpawnOptions {
   preopen?: string | null;
   /** One line per syscall with its arguments, result and errno (strace); no cost when absent. */
   trace?: (line: string) => void;
+  /**
+   * false runs the guest without JSPI, to its exit on this thread: every service must answer
+   * synchronously (memory, or browser/sab-fs.ts's proxy blocking on Atomics.wait), and clock waits
+   * block the thread. For engines without WebAssembly.Suspending; a worker, never a page's thread.
+   */
+  jspi?: boolean;
 }
 
 export interface ExitStatus {
@@ -51,7 +57,8 @@ export interface ExitStatus {
 const FUEL = 1 << 16;
 
 export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStatus> {
-  requireJspi();
+  const jspi = o.jspi !== false;
+  if (jspi) requireJspi();
   // A limit given as undefined keeps its default (a spread would make it undefined, and NaN later).
   const given = Object.entries(o.limits ?? {}).filter(([, v]) => v !== undefined);
   const limits: Required<Limits> = { ...DEFAULT_LIMITS, ...Object.fromEntries(given) };
@@ -74,6 +81,8 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     : null;
   expired?.catch(() => {});
 
+  const line = o.trace;
+  const trace = line ? (await import("./wasi/trace.ts")).tracer : undefined;
   const host = new WasiHost({
     fs: o.namespace,
     args: [o.name ?? "agent", ...(o.args ?? [])],
@@ -82,8 +91,15 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     stdout: sink(logs.stdout, o.onStdout),
     stderr: sink(logs.stderr, o.onStderr),
     preopen: o.preopen,
-    trace: o.trace,
+    trace: trace && line ? (h) => trace(h, line) : undefined,
     guard: expired ? (p) => Promise.race([p, expired]) : undefined,
+    jspi,
+    blockingSleep: jspi ? undefined : (ms) => {
+      // A sleep past the deadline sleeps to it and ends the process there, as the JSPI path's race does.
+      const left = deadline - performance.now();
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, Math.min(ms, left)));
+      if (ms >= left) throw timeout();
+    },
   });
 
   let memory: WebAssembly.Memory | undefined;
@@ -114,8 +130,9 @@ export async function spawn(program: Program, o: SpawnOptions): Promise<ExitStat
     host.memory = memory;
     if (memory.buffer.byteLength > limits.memoryBytes)
       throw new LimitExceeded("memory", `initial memory of ${memory.buffer.byteLength} bytes exceeds the limit of ${limits.memoryBytes}`);
-    const start = WebAssembly.promising(instance.exports._start as () => void);
-    await start();
+    const main = instance.exports._start as () => void;
+    if (jspi) await WebAssembly.promising(main)();
+    else main();
     status = { code: 0, reason: "exit" };
   } catch (e) {
     status = ended(e, memoryRefused, limits.memoryBytes);

@@ -3,7 +3,7 @@
 // An event is kind 27235 naming the exact URL (`u`) and method, within ±60 s, with a `payload`
 // tag (SHA-256 hex of the body) whenever a body is sent, an empty one included.
 // Works wherever WebCrypto exists (Node, browsers, workerd).
-import { finalizeEvent, getPublicKey, generateSecretKey, verifyEvent, type Event } from "nostr-tools/pure";
+import { finalizeEvent, getPublicKey, generateSecretKey, verifyEvent, type Event, type EventTemplate } from "nostr-tools/pure";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 
@@ -17,7 +17,15 @@ export const NIP98_WINDOW_S = 60;
 export interface Signer {
   /** Hex x-only public key. */
   readonly pubkey: string;
-  /** The Authorization header value for one request (each call makes a new, single-use event). */
+  /**
+   * The Authorization header value for one request (each call makes a new, single-use event).
+   * A key in hand answers at once; a NIP-07 extension (browser/nip07.ts) answers with a Promise.
+   */
+  authorize(url: string, method: string, body?: Uint8Array): string | Promise<string>;
+}
+
+/** A signer holding its key: it signs synchronously. */
+export interface KeySigner extends Signer {
   authorize(url: string, method: string, body?: Uint8Array): string;
 }
 
@@ -38,18 +46,25 @@ const secretOf = (secret: Uint8Array | string): Uint8Array => {
 
 let nonces = 0;
 
-/** One signed Authorization header value. */
-function header(sk: Uint8Array, url: string, method: string, payload: string | undefined): string {
+/** The unsigned NIP-98 event for one request, for a signer that holds no key (a NIP-07 extension). */
+export function nip98Template(url: string, method: string, payload?: string): EventTemplate {
   const tags = [["u", url], ["method", method.toUpperCase()]];
   if (payload !== undefined) tags.push(["payload", payload]);
   // Two requests in the same second must still be distinct events (single use): a nonce tag.
   tags.push(["nonce", (++nonces).toString(36) + Math.random().toString(36).slice(2, 10)]);
-  const ev = finalizeEvent({ kind: NIP98_KIND, created_at: Math.floor(Date.now() / 1000), tags, content: "" }, sk);
-  return "Nostr " + b64(JSON.stringify(ev));
+  return { kind: NIP98_KIND, created_at: Math.floor(Date.now() / 1000), tags, content: "" };
+}
+
+/** The Authorization header value carrying a signed NIP-98 event. */
+export const headerOf = (ev: Event): string => "Nostr " + b64(JSON.stringify(ev));
+
+/** One signed Authorization header value. */
+function header(sk: Uint8Array, url: string, method: string, payload: string | undefined): string {
+  return headerOf(finalizeEvent(nip98Template(url, method, payload), sk));
 }
 
 /** A signer over a secret key (32 bytes, or 64 hex digits). */
-export function keySigner(secret: Uint8Array | string): Signer {
+export function keySigner(secret: Uint8Array | string): KeySigner {
   const sk = secretOf(secret);
   return {
     pubkey: getPublicKey(sk),
@@ -64,7 +79,7 @@ export function authorizeWithHash(secret: Uint8Array | string, url: string, meth
 }
 
 /** A bearer capability token as a signer-shaped credential. */
-export function tokenSigner(token: string): Signer {
+export function tokenSigner(token: string): KeySigner {
   return { pubkey: "", authorize: () => `Bearer ${token}` };
 }
 

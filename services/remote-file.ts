@@ -10,7 +10,9 @@
 // the last close removes it. A create that can wait (O_CREAT|O_TRUNC, not exclusive, in a
 // directory known to exist) is sent with the first sync, so open-write-close is one request.
 import { FsError } from "../runtime/errors.ts";
-import type { FileHandle, OpenFlags, Stat } from "../runtime/types.ts";
+import type { FileHandle, MaybePromise, OpenFlags, Stat } from "../runtime/types.ts";
+import { andThen } from "../runtime/types.ts";
+import { concat } from "../runtime/bytes.ts";
 import { MAX_READ, fromWireError, type WireOp, type WireResult, type WireStat } from "./remote-wire.ts";
 import { batches, coalesce, type PendingOp } from "./remote-flush.ts";
 
@@ -79,12 +81,39 @@ export class RemoteFile {
     this.full = stat.type === "file" && (eof || stat.size === 0) && this.winLen === stat.size;
   }
 
-  async read(at: number, length: number): Promise<Uint8Array> {
+  /**
+   * Bytes [at, at + length) of the file. From the cache it answers at once, not a Promise: a
+   * program reading a file it holds (SQLite reading its pages) never waits a turn per read.
+   */
+  read(at: number, length: number): MaybePromise<Uint8Array> {
     const end = Math.min(this.size, at + length);
     if (at >= end) return new Uint8Array(0);
-    if (this.full || (at >= this.winOff && end <= this.winOff + this.winLen)) return this.win.slice(at - this.winOff, end - this.winOff);
-    // A miss: pending writes go first so the edge's answer includes them.
+    if (this.cached(at, end)) return this.win.slice(at - this.winOff, end - this.winOff);
+    return this.fetch(at, end);
+  }
+
+  /** Like read, into `target` (the guest's memory): one copy, not two. */
+  readInto(target: Uint8Array, at: number): MaybePromise<number> {
+    const end = Math.min(this.size, at + target.length);
+    if (at >= end) return 0;
+    if (this.cached(at, end)) {
+      target.set(this.win.subarray(at - this.winOff, end - this.winOff));
+      return end - at;
+    }
+    return this.fetch(at, end).then((b) => (target.set(b), b.length));
+  }
+
+  private cached(at: number, end: number): boolean {
+    return this.full || (at >= this.winOff && end <= this.winOff + this.winLen);
+  }
+
+  /** A read the cache cannot answer: a new window from the edge. */
+  private async fetch(at: number, end: number): Promise<Uint8Array> {
+    // Pending writes go first so the edge's answer includes them.
     await this.sync(true);
+    if (this.host.readAhead > 0 && this.size <= FULL_CACHE_MAX && (await this.mirror()) && this.cached(at, end)) {
+      return this.win.slice(at, Math.min(end, this.size));
+    }
     const want = Math.min(MAX_READ, Math.max(end - at, this.host.readAhead));
     const r = await this.host.one({ op: "read", path: this.path, offset: at, length: want });
     this.win = r.bytes ?? new Uint8Array(0);
@@ -94,8 +123,32 @@ export class RemoteFile {
     return this.win.slice(0, Math.max(0, Math.min(end, this.size) - at));
   }
 
-  /** Queues a write at `at` (or at the end as the edge sees it, for `append`); answers where it landed locally. */
-  async write(data: Uint8Array, at: number | "end"): Promise<number> {
+  /**
+   * Reads the whole file into the cache, in one request (reads of up to MAX_READ, joined): a
+   * program that reads all over a file it holds open (SQLite reading its pages) then costs one
+   * request, not one window per page it jumps to. Answers whether the file is now mirrored whole
+   * (not when it grew on the edge meanwhile; the caller then reads a window).
+   */
+  private async mirror(): Promise<boolean> {
+    const reads: Promise<WireResult & { ok: true; bytes?: Uint8Array }>[] = [];
+    for (let off = 0; off < this.size; off += MAX_READ) {
+      reads.push(this.host.one({ op: "read", path: this.path, offset: off, length: Math.min(MAX_READ, this.size - off) }));
+    }
+    const rs = await Promise.all(reads);
+    if (!rs.at(-1)?.eof) return false;
+    this.win = concat(rs.map((r) => r.bytes ?? new Uint8Array(0)));
+    this.winLen = this.win.length;
+    this.winOff = 0;
+    this.size = this.winLen;
+    this.full = true;
+    return true;
+  }
+
+  /**
+   * Queues a write at `at` (or at the end as the edge sees it, for `append`); answers where it
+   * landed locally, at once unless `writeBehind` bytes are pending and must be sent first.
+   */
+  write(data: Uint8Array, at: number | "end"): MaybePromise<number> {
     const off = at === "end" ? this.size : at;
     if (!data.length) return off; // an empty write changes nothing, not even the size
     const bytes = data.slice();
@@ -103,7 +156,7 @@ export class RemoteFile {
     this.pendingBytes += bytes.length;
     this.applyLocal(off, bytes);
     // An unlinked file mirrored whole is nobody else's business: it stays here until it grows.
-    if (this.pendingBytes >= this.host.writeBehind && !(this.unlinked && this.full)) await this.sync();
+    if (this.pendingBytes >= this.host.writeBehind && !(this.unlinked && this.full)) return this.sync().then(() => off + bytes.length);
     return off + bytes.length;
   }
 
@@ -149,8 +202,8 @@ export class RemoteFile {
   }
 
   /** The file as this service sees it: the last stat from the edge, with the local changes. */
-  async stat(): Promise<Stat> {
-    if (this.deferred) await this.sync(true); // the edge gives it an inode
+  stat(): MaybePromise<Stat> {
+    if (this.deferred) return this.sync(true).then(() => this.stat()); // the edge gives it an inode
     return { ...this.stat_, size: this.size };
   }
 
@@ -221,6 +274,11 @@ export class RemoteFile {
   }
 }
 
+/**
+ * A handle on a RemoteFile: its own position. Its mode (EBADF for a read on a write-only handle,
+ * anything after close) is checked by the Namespace's Fid (runtime/handle.ts), as for every
+ * service; a directory's handle reads nothing (EISDIR).
+ */
 export class RemoteHandle implements FileHandle {
   position = 0;
   readonly file: RemoteFile;
@@ -239,56 +297,54 @@ export class RemoteHandle implements FileHandle {
     return this.file.type;
   }
 
-  private live(): void {
-    if (this.closed) throw new FsError("EBADF", "handle is closed");
-  }
-  private readable(): void {
-    this.live();
-    // O_RDONLY is no flags at all; a handle opened to write reads only if it also asked to read.
-    if (!this.flags.read && (this.flags.write || this.flags.append)) throw new FsError("EBADF", "handle is not open for reading");
+  private notDir(): void {
     if (this.file.type === "dir") throw new FsError("EISDIR", this.file.path);
   }
-  private writable(): void {
-    this.live();
-    if (!(this.flags.write || this.flags.append)) throw new FsError("EBADF", "handle is not open for writing");
-  }
 
-  async read(length: number, offset?: number): Promise<Uint8Array> {
-    this.readable();
+  read(length: number, offset?: number): MaybePromise<Uint8Array> {
+    this.notDir();
     const at = offset ?? this.position;
-    const out = await this.file.read(at, length);
-    if (offset === undefined) this.position = at + out.length;
-    return out;
+    return andThen(this.file.read(at, length), (out) => {
+      if (offset === undefined) this.position = at + out.length;
+      return out;
+    });
   }
 
-  async write(data: Uint8Array, offset?: number): Promise<number> {
-    this.writable();
+  readInto(target: Uint8Array, offset?: number): MaybePromise<number> {
+    this.notDir();
+    const at = offset ?? this.position;
+    return andThen(this.file.readInto(target, at), (n) => {
+      if (offset === undefined) this.position = at + n;
+      return n;
+    });
+  }
+
+  write(data: Uint8Array, offset?: number): MaybePromise<number> {
     if (this.flags.append) return this.append(data);
     const at = offset ?? this.position;
-    const end = await this.file.write(data, at);
-    if (offset === undefined) this.position = end;
-    return data.length;
+    return andThen(this.file.write(data, at), (end) => {
+      if (offset === undefined) this.position = end;
+      return data.length;
+    });
   }
 
   /** Writes at the end of the file as the edge has it when the write lands (atomic append). */
-  async append(data: Uint8Array): Promise<number> {
-    this.writable();
-    this.position = await this.file.write(data, "end");
-    return data.length;
+  append(data: Uint8Array): MaybePromise<number> {
+    return andThen(this.file.write(data, "end"), (end) => {
+      this.position = end;
+      return data.length;
+    });
   }
 
-  async truncate(size: number): Promise<void> {
-    this.writable();
+  truncate(size: number): void {
     this.file.truncate(size);
   }
 
-  async stat(): Promise<Stat> {
-    this.live();
+  stat(): MaybePromise<Stat> {
     return this.file.stat();
   }
 
   async sync(): Promise<void> {
-    this.live();
     await this.file.sync();
   }
 
@@ -301,7 +357,6 @@ export class RemoteHandle implements FileHandle {
   }
 
   async setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void> {
-    this.live();
     await this.file.sync(true);
     const r = await this.host.one({
       op: "setTimes", path: this.file.path,

@@ -7,6 +7,7 @@
 // the file's end as it is when they land) keep their order; neighbours are joined. Then the ops
 // are cut into batches within MAX_BATCH_OPS and MAX_BATCH_BYTES, each sent atomic: a sync of any
 // size is never refused for an internal limit.
+import { concat } from "../runtime/bytes.ts";
 import { MAX_BATCH_BYTES, MAX_BATCH_OPS, type WireOp } from "./remote-wire.ts";
 
 export type PendingOp =
@@ -150,13 +151,7 @@ function joinRuns(runs: Run[]): Run[] {
   let len = 0;
   const flush = () => {
     if (!group.length) return;
-    if (group.length === 1) out.push(group[0]!);
-    else {
-      const data = new Uint8Array(len);
-      let at = 0;
-      for (const g of group) data.set(g.data, at), (at += g.data.length);
-      out.push({ offset: group[0]!.offset, data });
-    }
+    out.push({ offset: group[0]!.offset, data: concat(group.map((g) => g.data), len) });
     group = [];
     len = 0;
   };
@@ -176,17 +171,10 @@ function joinNeighbours(ops: PendingOp[]): PendingOp[] {
   for (const o of ops) {
     const last = out[out.length - 1];
     if (last && last.kind === "append" && o.kind === "append" && last.data.length + o.data.length <= PART_MAX) {
-      out[out.length - 1] = { kind: "append", data: concat(last.data, o.data) };
+      out[out.length - 1] = { kind: "append", data: concat([last.data, o.data]) };
     } else if (last && last.kind === "write" && o.kind === "write" && last.offset + last.data.length === o.offset && last.data.length + o.data.length <= PART_MAX) {
-      out[out.length - 1] = { kind: "write", offset: last.offset, data: concat(last.data, o.data) };
+      out[out.length - 1] = { kind: "write", offset: last.offset, data: concat([last.data, o.data]) };
     } else out.push(o);
   }
-  return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
   return out;
 }

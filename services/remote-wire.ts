@@ -5,6 +5,7 @@ import { FsError, ERROR_CODES, type ErrorCode } from "../runtime/errors.ts";
 
 export type { ErrorCode };
 import type { Stat, FileType, OpenFlags, DirEntry } from "../runtime/types.ts";
+import { below, MAX_PATH, utf8Length } from "../runtime/path.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Errors: one table, both directions. An error response is always JSON `{error:{code,message}}`
@@ -230,25 +231,15 @@ export function checkBatch(header: unknown, parts: number): BatchRequest {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Paths over HTTP: each URL segment is percent-decoded, then checked. Unlike a namespace (where
-// `..` at the root stays at the root), the edge refuses a path that tries to climb out, so a
-// mistaken client learns of it instead of writing somewhere else.
+// Paths over HTTP: each URL segment is percent-decoded, then checked by the runtime's name rules
+// (runtime/path.ts: well-formed Unicode, no NUL or control characters, 255 bytes a name, 4096 a
+// path). Unlike a namespace (where `..` at the root stays at the root), the edge refuses a path
+// that tries to climb out (EINVAL), so a mistaken client learns of it instead of writing
+// somewhere else.
 
 export function wirePath(raw: string): string {
-  if (raw.includes("\0")) throw new FsError("EINVAL", "path contains NUL");
-  if (raw.length > 4096) throw new FsError("ENAMETOOLONG", "path longer than 4096");
-  const out: string[] = [];
-  for (const s of raw.split("/")) {
-    if (s === "" || s === ".") continue;
-    if (s === "..") {
-      if (out.length === 0) throw new FsError("EINVAL", "path leaves the workspace");
-      out.pop();
-    } else {
-      if (s.length > 255) throw new FsError("ENAMETOOLONG", "name longer than 255");
-      out.push(s);
-    }
-  }
-  return out.join("/");
+  if (raw.length > MAX_PATH / 3 && utf8Length(raw) > MAX_PATH) throw new FsError("ENAMETOOLONG", `path longer than ${MAX_PATH} bytes`);
+  return below([], raw, "EINVAL").join("/");
 }
 
 /** Workspace, stream and id names: what may appear as one URL segment and as an R2 key part. */

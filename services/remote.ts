@@ -15,6 +15,7 @@
 // the same request id, which the edge uses to answer a batch it already ran without running it
 // again. A read-only mount sends nothing that writes or creates, its workspace included.
 import { FsError } from "../runtime/errors.ts";
+import { normalize as norm, parent as parentOf } from "../runtime/path.ts";
 import type { DirEntry, FileHandle, FileService, OpenFlags, Stat } from "../runtime/types.ts";
 import {
   FRAME_TYPE, MAX_ANSWER_BYTES, MAX_BATCH_OPS, checkOp, decodeFrame, encodeFrame, fromWireError, statFromWire,
@@ -116,13 +117,22 @@ export class RemoteService implements FileService {
     }
   }
 
+  /** One NIP-98 header; a signer that fails (a NIP-07 extension the user said no to) is EACCES, not retried. */
+  private async sign(url: string, method: string, body: Uint8Array | undefined): Promise<string> {
+    try {
+      return await (await this.signer).authorize(url, method, body);
+    } catch (e) {
+      throw new FsError("EACCES", `${url}: the request could not be signed: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+
   private async send(method: string, path: string, body: Uint8Array | undefined, headers: Record<string, string>, token?: string): Promise<Response> {
     const url = this.url + path;
     const deadline = Date.now() + this.opts.retryMs;
+    const auth = token ? `Bearer ${token}` : await this.sign(url, method, body);
     for (let attempt = 0; ; attempt++) {
       let res: Response | undefined;
       try {
-        const auth = token ? `Bearer ${token}` : (await this.signer).authorize(url, method, body);
         this.requests++;
         res = await this.fetchFn(url, {
           method, headers: { ...headers, authorization: auth },
@@ -470,8 +480,6 @@ export class RemoteService implements FileService {
 /** Where a file removed while open lives until its last close; readdir does not list these. */
 export const HIDDEN_PREFIX = ".oanix-unlinked-";
 
-const norm = (p: string): string => p.split("/").filter((s) => s && s !== ".").join("/");
-const parentOf = (p: string): string => p.slice(0, Math.max(0, p.lastIndexOf("/")));
 /** A random request id (Web Crypto exists in Node, browsers and workerd; typed here for every tsconfig). */
 const newRid = (): string => (globalThis as unknown as { crypto: { randomUUID(): string } }).crypto.randomUUID();
 const isNoWorkspace = (e: FsError): boolean => e.code === "ENOENT" && /no such workspace/.test(e.message);

@@ -12,6 +12,7 @@ import { startRelay, type TestRelay } from "./testing.ts";
 const ROOT = join(import.meta.dirname, "..", "..");
 const OANIX = join(ROOT, "cli/oanix.ts");
 const JOBCOUNT = join(ROOT, "agents/build/jobcount.wasm");
+const HIRE = join(ROOT, "agents/build/hire.wasm");
 let relay: TestRelay;
 let dir: string;
 const children: ChildProcess[] = [];
@@ -56,7 +57,8 @@ afterAll(async () => {
 describe("the marketplace commands", () => {
   it("document themselves", async () => {
     for (const [cmd, words] of [
-      ["serve", ["--relay", "--kind", "--price", "--wallet", "--concurrency", "--timeout", "/task/spec.json"]],
+      ["serve", ["--relay", "--kind", "--price", "--wallet", "--concurrency", "--timeout", "/task/spec.json", "--cap http=HOSTS", "--cap ws=HOSTS", "--cap llm=PROVIDER", "--cap nostr[=RELAYS]", "--budget CAP:KIND=N", "nostr:msats=N", "--secret NAME=ENV_VAR"]],
+      ["run", ["--cap nostr", "--wallet URI", "nostr:msats", "pay_invoice"]],
       ["job", ["--input-type", "--param", "--bid", "--provider", "--timeout", "--json", "124"]],
       ["wallet", ["--ledger", "--account", "pay_invoice", "make_invoice", "lookup_invoice"]],
     ] as const) {
@@ -84,6 +86,28 @@ describe("the marketplace commands", () => {
     ];
     for (const [args, msg] of cases) {
       const r = await oanix(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    }
+  });
+
+  it("answer capability and wallet mistakes with exit 2 and one line, before serving or running anything", async () => {
+    const cases: [string[], RegExp][] = [
+      [["serve", "--relay", relay.url, "--kind", `5050=${JOBCOUNT}`, "--cap", "http"], /--cap http needs hosts/],
+      [["serve", "--relay", relay.url, "--kind", `5050=${JOBCOUNT}`, "--cap", "teleport"], /unknown capability/],
+      [["serve", "--relay", relay.url, "--kind", `5050=${JOBCOUNT}`, "--budget", "llm:tokens=5"], /llm is not granted/],
+      [["serve", "--relay", relay.url, "--kind", `5050=${JOBCOUNT}`, "--budget", "nostr:msats=5"], /needs --cap nostr/],
+      [["serve", "--relay", relay.url, "--kind", `5050=${JOBCOUNT}`, "--cap", "http=*.example.com:80"], /wildcard takes a domain name/],
+      [["run", HIRE, "--wallet", "nostr+walletconnect://x", "--budget", "nostr:msats=5"], /nostr is not granted|needs --cap nostr/],
+      [["run", HIRE, "--cap", `nostr=${relay.url}`, "--wallet", "nostr+walletconnect://x"], /--wallet needs --budget nostr:msats=N/],
+      [["run", HIRE, "--cap", `nostr=${relay.url}`, "--budget", "nostr:msats=5"], /needs --wallet/],
+      [["run", HIRE, "--cap", `nostr=${relay.url}`, "--wallet", "https://wallet.example", "--budget", "nostr:msats=5"], /--wallet takes a nostr\+walletconnect:\/\/ URI/],
+      [["run", HIRE, "--cap", `nostr=${relay.url}`, "--wallet", "nostr+walletconnect://nope", "--budget", "nostr:msats=5"], /--wallet: bad wallet connect URI/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => oanix(args)));
+    for (const [i, [args, msg]] of cases.entries()) {
+      const r = results[i]!;
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.stderr).toMatch(msg);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
@@ -154,5 +178,24 @@ describe("the marketplace commands", () => {
     const bare = await oanix(["run", hire, "--mount", `/task=task:${spec}`]);
     expect(bare.code).toBe(1);
     expect(bare.stderr).toMatch(/hire: .*ENOENT|hire: .*no such/i);
+  });
+
+  it("oanix run --wallet pays what its agent hires through /cap/nostr/jobs, within --budget nostr:msats", async () => {
+    const ledger = join(dir, "ledger3.json");
+    const w = await daemon(["wallet", "--ledger", ledger, "--relay", relay.url, "--account", "counter=0", "--account", "me=5000"], /answering NIP-47/);
+    const uri = (name: string) => w.stdout().split("\n").find((l) => l.startsWith(name + " "))!.split(" ")[1]!;
+    await daemon(["serve", "--relay", relay.url, "--kind", `5072=${JOBCOUNT}`, "--price", "1500", "--wallet", uri("counter")], /serving kinds 5072/);
+    const spec = join(dir, "paid-hire-spec.json");
+    writeFileSync(spec, JSON.stringify({ input: [{ data: "paid for by the agent", type: "text" }], params: { kind: "5072" } }));
+    const run = (budget: number) => oanix(["run", HIRE, "--cap", `nostr=${relay.url}`, "--wallet", uri("me"), "--budget", `nostr:msats=${budget}`, "--mount", `/task=task:${spec}`, "--timeout", "30000"]);
+    const ok = await run(2000);
+    expect({ code: ok.code, stderr: ok.stderr }).toMatchObject({ code: 0 });
+    expect(ok.stderr).toMatch(/\/task\/result\.json: .*"content":"5 words"/);
+    expect(JSON.parse((await oanix(["wallet", "--ledger", ledger, "--balances"])).stdout)).toEqual({ counter: 1500, me: 3500 });
+    // The invoice is over this run's budget: EDQUOT for the agent, and nothing is paid.
+    const dear = await run(1000);
+    expect(dear.code).toBe(1);
+    expect(dear.stderr).toMatch(/hire: .*EDQUOT/);
+    expect(JSON.parse((await oanix(["wallet", "--ledger", ledger, "--balances"])).stdout)).toEqual({ counter: 1500, me: 3500 });
   });
 });

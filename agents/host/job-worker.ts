@@ -7,6 +7,9 @@ import type { HireGrant, WorkerRequest } from "./pool.ts";
 import { JobsService } from "./jobs-service.ts";
 import { Peer, secretBytes } from "./nostr.ts";
 import { NwcClient } from "./wallet.ts";
+import { nodeResolve } from "../../services/cap/dns-node.ts";
+import { pinnedFetch } from "../../services/cap/fetch-node.ts";
+import type { CapGrants } from "../../services/cap/grant.ts";
 
 const programs = new Map<string, Program>();
 /** One relay connection (and wallet connection) per identity, kept for the thread's life. */
@@ -25,9 +28,16 @@ parentPort!.on("message", async (m: WorkerRequest) => {
   let out: RunOutcome;
   try {
     if (!program) throw new Error(`module ${m.hash} was never sent to this worker`);
-    // Hiring: the whole /cap/nostr (services/cap) signing with the provider's key, and its jobs/ here.
-    const hire = m.hire ? { grants: { nostr: { secretKey: m.hire.secretKey, relays: m.hire.relays } }, caps: { "nostr/jobs": jobsFor(m.hire) } } : {};
-    out = await runJob(program, m.spec, { limits: m.limits, ...hire });
+    // Exactly the granted capabilities; hiring adds /cap/nostr (signing with the provider's key)
+    // when it was not granted on its own, and its jobs/ here.
+    const grants: CapGrants = { ...m.grants };
+    if (m.hire && !grants.nostr) grants.nostr = { secretKey: m.hire.secretKey, relays: m.hire.relays };
+    out = await runJob(program, m.spec, {
+      limits: m.limits,
+      grants,
+      grantOptions: { secrets: m.secrets ?? {}, resolve: nodeResolve, fetchFor: pinnedFetch },
+      caps: m.hire ? { "nostr/jobs": jobsFor(m.hire) } : {},
+    });
   } catch (e) {
     out = { ok: false, cancelled: false, reason: `provider error: ${(e as Error).message}` };
   }

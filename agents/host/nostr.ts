@@ -1,27 +1,13 @@
 // Small nostr plumbing shared by the provider, the customer and the wallet: one SimplePool per
 // party, publishing that reports the relays' answers, live subscriptions that resolve once the
-// relays have them (EOSE), and the two encryptions NIP-90 and NIP-47 name.
+// relays have them (EOSE), and (from cipher.ts) the two encryptions NIP-90 and NIP-47 name.
 import { SimplePool } from "nostr-tools/pool";
 import { finalizeEvent, getPublicKey, type Event, type EventTemplate } from "nostr-tools/pure";
 import type { Filter } from "nostr-tools/filter";
-import * as nip04 from "nostr-tools/nip04";
-import * as nip44 from "nostr-tools/nip44";
 import { hexToBytes } from "@noble/hashes/utils.js";
 
 export type { Event, Filter };
-
-export type Cipher = "nip44" | "nip04";
-
-/** NIP-04 payloads are `base64?iv=base64`; everything else is taken for NIP-44 v2. */
-export const cipherOf = (payload: string): Cipher => (payload.includes("?iv=") ? "nip04" : "nip44");
-
-export function encrypt(sk: Uint8Array, peer: string, text: string, cipher: Cipher): string {
-  return cipher === "nip04" ? nip04.encrypt(sk, peer, text) : nip44.encrypt(text, nip44.getConversationKey(sk, peer));
-}
-
-export function decrypt(sk: Uint8Array, peer: string, payload: string, cipher: Cipher = cipherOf(payload)): string {
-  return cipher === "nip04" ? nip04.decrypt(sk, peer, payload) : nip44.decrypt(payload, nip44.getConversationKey(sk, peer));
-}
+export { cipherOf, decrypt, encrypt, type Cipher } from "./cipher.ts";
 
 export const secretBytes = (hex: string): Uint8Array => hexToBytes(hex);
 

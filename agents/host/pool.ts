@@ -7,6 +7,8 @@ import type { Program } from "../../runtime/modules.ts";
 import type { Limits } from "../../runtime/process.ts";
 import type { RunOutcome } from "./run-job.ts";
 import type { JobSpec } from "./spec.ts";
+import type { CapGrants } from "../../services/cap/grant.ts";
+import type { Secret } from "../../services/cap/secrets.ts";
 
 export interface WorkerRequest {
   hash: string;
@@ -15,9 +17,15 @@ export interface WorkerRequest {
   instrumented: boolean;
   spec: JobSpec;
   limits: Limits;
+  /** The capabilities the agent gets (plain data; mounted in the worker, with fresh budgets per job). */
+  grants?: CapGrants;
+  secrets?: Record<string, Secret>;
   /** Grants the agent /cap/nostr/jobs, hiring as this identity (built in the worker). */
   hire?: HireGrant;
 }
+
+/** What one job's agent is granted: capabilities, the secrets they may use, hiring. */
+export type JobGrants = Pick<WorkerRequest, "grants" | "secrets" | "hire">;
 
 /** What a worker needs to mount /cap/nostr/jobs for an agent: plain data, it crosses threads. */
 export interface HireGrant {
@@ -43,13 +51,13 @@ export class WorkerPool {
   readonly #idle: Slot[] = [];
   #ids = 0;
 
-  async run(program: Program, spec: JobSpec, limits: Limits, signal: AbortSignal, hire?: HireGrant): Promise<RunOutcome> {
+  async run(program: Program, spec: JobSpec, limits: Limits, signal: AbortSignal, granted: JobGrants = {}): Promise<RunOutcome> {
     if (signal.aborted) return { ok: false, cancelled: true, reason: "cancelled" };
     const slot = this.#idle.pop() ?? { worker: new Worker(WORKER), known: new Set<string>() };
     const hash = program.hash || `anon-${++this.#ids}`;
     const first = !slot.known.has(hash);
     slot.known.add(hash);
-    const req: WorkerRequest = { hash, instrumented: program.instrumented, spec, limits, ...(first ? { module: program.module } : {}), ...(hire ? { hire } : {}) };
+    const req: WorkerRequest = { hash, instrumented: program.instrumented, spec, limits, ...(first ? { module: program.module } : {}), ...granted };
     return new Promise<RunOutcome>((resolve) => {
       const done = (out: RunOutcome, reuse: boolean) => {
         slot.worker.off("message", onMessage);

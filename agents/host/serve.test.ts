@@ -237,23 +237,90 @@ describe("inputs the provider resolves", () => {
   });
 });
 
+/** A local HTTP server counting its hits: /doc answers a page, anything else 404. */
+async function pageServer(): Promise<{ port: number; hits: string[]; close(): void }> {
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    hits.push(req.url ?? "");
+    if (req.url === "/doc") res.end("Fetched over http for the agent. It has two sentences.");
+    else (res.statusCode = 404), res.end("no");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return { port: (server.address() as { port: number }).port, hits, close: () => server.close() };
+}
+
 describe("url inputs with http granted", () => {
-  it("are fetched for the agent; a failing URL is error feedback", async () => {
-    const server = createServer((req, res) => {
-      if (req.url === "/doc") res.end("fetched over http for the agent");
-      else (res.statusCode = 404), res.end("no");
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const port = (server.address() as { port: number }).port;
+  it("are fetched for the agent within the grant; outside it, or failing, they are error feedback", async () => {
+    const web = await pageServer();
+    const other = await pageServer();
     try {
-      await provider({ programs: new Map([[5091, await agent("jobcount")]]), fetchUrls: true });
-      const ok = await ask(5091, [["i", `http://127.0.0.1:${port}/doc`, "url"], ["param", "op", "upper"]]);
-      expect(ok.result?.content).toBe("FETCHED OVER HTTP FOR THE AGENT");
-      const missing = await ask(5091, [["i", `http://127.0.0.1:${port}/gone`, "url"]]);
-      expect(missing.error?.content).toBe(`input url http://127.0.0.1:${port}/gone: HTTP 404`);
+      await provider({ programs: new Map([[5091, await agent("jobcount")]]), grants: { http: { hosts: `127.0.0.1:${web.port}` } } });
+      const ok = await ask(5091, [["i", `http://127.0.0.1:${web.port}/doc`, "url"], ["param", "op", "upper"]]);
+      expect(ok.result?.content).toBe("FETCHED OVER HTTP FOR THE AGENT. IT HAS TWO SENTENCES.");
+      const missing = await ask(5091, [["i", `http://127.0.0.1:${web.port}/gone`, "url"]]);
+      expect(missing.error?.content).toBe(`input url http://127.0.0.1:${web.port}/gone: HTTP 404`);
+      // Another port of the same loopback address is not in the grant: refused, never fetched.
+      const outside = await ask(5091, [["i", `http://127.0.0.1:${other.port}/doc`, "url"]]);
+      expect(outside.error?.content).toMatch(new RegExp(`^input url http://127.0.0.1:${other.port}/doc: EACCES: 127.0.0.1:${other.port} is not in the grant`));
+      expect(other.hits).toEqual([]);
+      expect(web.hits).toEqual(["/doc", "/gone"]);
     } finally {
-      server.close();
+      web.close();
+      other.close();
     }
   });
 });
 
+describe("capabilities for served agents", () => {
+  it("a served agent gets exactly its grants: /cap/http, /cap/llm and /cap/nostr as granted, nothing else", async () => {
+    const web = await pageServer();
+    try {
+      const summarize = await agent("summarize");
+      const key = generateSecretKey();
+      const full = await provider({
+        secretKey: key, programs: new Map([[5301, summarize]]),
+        grants: { http: { hosts: `127.0.0.1:${web.port}` }, llm: { provider: "offline" }, nostr: { secretKey: Buffer.from(key).toString("hex"), relays: [relay.url] } },
+      });
+      // The agent fetches the page itself (a text input naming it), summarises offline, publishes a note.
+      const done = await ask(5301, [["i", `http://127.0.0.1:${web.port}/doc`, "text"]]);
+      expect(done.error).toBeUndefined();
+      expect(done.result?.content).toMatch(/\S/);
+      expect(web.hits).toEqual(["/doc"]);
+      const c = newPeer(relay.url);
+      const notes = await c.query({ kinds: [1], authors: [full.pubkey] });
+      c.close();
+      expect(notes.map((n) => n.content)).toEqual([`${done.result!.content}\n\nhttp://127.0.0.1:${web.port}/doc`]);
+      // Without http granted there is no /cap/http: the agent's fetch fails with ENOENT.
+      await provider({ programs: new Map([[5302, summarize]]), grants: { llm: { provider: "offline" }, nostr: { secretKey: Buffer.from(generateSecretKey()).toString("hex"), relays: [relay.url] } } });
+      const bare = await ask(5302, [["i", `http://127.0.0.1:${web.port}/doc`, "text"]]);
+      expect(bare.error?.content).toMatch(/^agent exited with status 1: summarize: fetch: ENOENT/);
+      expect(web.hits).toEqual(["/doc"]);
+    } finally {
+      web.close();
+    }
+  });
+
+  it("budgets are per job: every job starts with the whole budget, and a job past it gets EDQUOT", async () => {
+    const web = await pageServer();
+    try {
+      const summarize = await agent("summarize");
+      const hosts = `127.0.0.1:${web.port}`;
+      const nostr = { secretKey: Buffer.from(generateSecretKey()).toString("hex"), relays: [relay.url] };
+      // One model call per job: three jobs in a row all succeed (a budget shared across jobs would not).
+      await provider({ programs: new Map([[5303, summarize]]), grants: { http: { hosts }, nostr, llm: { provider: "offline", budget: { calls: 1 } } } });
+      for (let i = 0; i < 3; i++) {
+        const r = await ask(5303, [["i", `http://127.0.0.1:${web.port}/doc`, "url"]]);
+        expect(r.error, `job ${i}`).toBeUndefined();
+        expect(r.result?.content).toMatch(/\S/);
+      }
+      // The url input was fetched by the provider (http granted), so the agent made no fetch of its own.
+      expect(web.hits).toEqual(["/doc", "/doc", "/doc"]);
+      // A budget that does not fit the job's one model call: EDQUOT, and the agent says so.
+      await provider({ programs: new Map([[5304, summarize]]), grants: { http: { hosts }, nostr, llm: { provider: "offline", budget: { calls: 0 } } } });
+      const over = await ask(5304, [["i", `http://127.0.0.1:${web.port}/doc`, "url"]]);
+      expect(over.error?.content).toMatch(/^agent exited with status 1: summarize: complete: EDQUOT/);
+    } finally {
+      web.close();
+    }
+  });
+});

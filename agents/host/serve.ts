@@ -12,16 +12,19 @@
 // are picked up again; the seen-set makes live and picked-up copies one job.
 import { cpus } from "node:os";
 import type { Program } from "../../runtime/modules.ts";
-import { Peer, cipherOf, decrypt, encrypt, now, tag, tags, type Cipher, type Event } from "./nostr.ts";
+import { Peer, encrypt, now, tag, tags, type Cipher, type Event } from "./nostr.ts";
 import { WorkerPool, type HireGrant } from "./pool.ts";
+import type { CapGrants } from "../../services/cap/grant.ts";
+import { checkUrl, parseHosts, type HostGrant } from "../../services/cap/hosts.ts";
+import { nodeResolve } from "../../services/cap/dns-node.ts";
+import { pinnedFetch } from "../../services/cap/fetch-node.ts";
+import type { Secret } from "../../services/cap/secrets.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { BadRequest, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, type JobInput, type JobSpec } from "./spec.ts";
+import { BadRequest, Cancelled, sleepUnlessCancelled, DEFAULT_MAX_REQUEST_BYTES, expiration, readRequest, requestTags, type JobInput, type JobSpec } from "./spec.ts";
+import { DELETION, FEEDBACK, HANDLER_INFO, MAX_RESULT_CHARS, announcement, feedback, result } from "./answers.ts";
 import { NwcError, type NwcClient } from "./wallet.ts";
 
-export const HANDLER_INFO = 31990;
-export const FEEDBACK = 7000;
-const DELETION = 5;
-const MAX_RESULT_CHARS = 256 * 1024;
+export { FEEDBACK, HANDLER_INFO };
 const MAX_FETCH_BYTES = 1 << 20;
 
 export interface ProviderOptions {
@@ -29,6 +32,8 @@ export interface ProviderOptions {
   secretKey: Uint8Array;
   /** Job kind (5000–5999) → the agent that serves it. */
   programs: Map<number, Program>;
+  /** Job kind → host code that serves it instead of one agent (planning: planning/job.ts). */
+  handlers?: Map<number, JobHandler>;
   name?: string;
   about?: string;
   /** Jobs run at once; the rest wait in a queue (default: CPU count). */
@@ -42,8 +47,14 @@ export interface ProviderOptions {
   paymentTimeoutMs?: number;
   /** How often a pending invoice is looked up (default 500 ms). */
   paymentPollMs?: number;
-  /** http was granted: url inputs are fetched for the agent; otherwise passed through. */
-  fetchUrls?: boolean;
+  /**
+   * The capabilities every agent gets (services/cap grants, as `oanix run --cap` makes them), with
+   * the whole of each budget per job. With http, `url` inputs within the http grant are fetched
+   * for the agent (the same host rules, the address checked at connect); without it they pass through.
+   */
+  grants?: CapGrants;
+  /** Secrets the granted capabilities may send ("$secret:NAME" in a header), each bound to hosts. */
+  secrets?: Record<string, Secret>;
   /**
    * Agents may hire other agents: /cap/nostr/jobs is mounted for them, signing with this provider's
    * key; invoices are paid through `hireWallet` (a wallet connect URI) up to `budgetMsats` per job.
@@ -58,6 +69,10 @@ export interface ProviderOptions {
   log?: (line: string) => void;
 }
 
+/** A kind served by host code; `progress` lines go out as `processing` feedback. */
+export type JobHandler = (spec: JobSpec, o: { signal: AbortSignal; progress: (line: string) => void }) => Promise<HandlerOutcome>;
+export type HandlerOutcome = { ok: true; content: string; tags?: string[][] } | { ok: false; cancelled: boolean; reason: string };
+
 interface Job {
   spec: JobSpec;
   /** The request's plain tags (decrypted when it came encrypted). */
@@ -68,7 +83,6 @@ interface Job {
   invoice?: { invoice: string; amount: number };
 }
 
-class Cancelled extends Error {}
 
 export class Provider {
   readonly #o: Required<Pick<ProviderOptions, "concurrency" | "paymentTimeoutMs" | "paymentPollMs" | "maxRequestBytes" | "pickupWindowS" | "chainTimeoutMs">> & ProviderOptions;
@@ -89,7 +103,7 @@ export class Provider {
   answered = 0;
 
   constructor(o: ProviderOptions) {
-    for (const k of o.programs.keys()) if (!Number.isInteger(k) || k < 5000 || k > 5999) throw new Error(`kind ${k} is not a job request kind (5000-5999)`);
+    for (const k of [...o.programs.keys(), ...(o.handlers?.keys() ?? [])]) if (!Number.isInteger(k) || k < 5000 || k > 5999) throw new Error(`kind ${k} is not a job request kind (5000-5999)`);
     this.#o = {
       concurrency: cpus().length || 1, paymentTimeoutMs: 300_000, paymentPollMs: 500, maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
       pickupWindowS: 3600, chainTimeoutMs: o.timeoutMs ?? 60_000, ...o,
@@ -101,17 +115,14 @@ export class Provider {
     return this.#peer.pubkey;
   }
   get kinds(): number[] {
-    return [...this.#o.programs.keys()];
+    return [...new Set([...this.#o.programs.keys(), ...(this.#o.handlers?.keys() ?? [])])];
   }
 
   /** The NIP-89 handler announcement: a `k` tag per kind, content {name, about, encryptionSupported}. */
   announcement(): Event {
     const name = this.#o.name ?? "oanix";
-    return this.#peer.sign({
-      kind: HANDLER_INFO,
-      tags: [["d", `oanix-${name}`], ...this.kinds.map((k) => ["k", String(k)])],
-      content: JSON.stringify({ name, about: this.#o.about ?? `OANIX agents serving kinds ${this.kinds.join(", ")} in a sandbox`, encryptionSupported: true }),
-    });
+    const about = this.#o.about ?? `OANIX agents serving kinds ${this.kinds.join(", ")} in a sandbox`;
+    return this.#peer.sign(announcement({ name, about, kinds: this.kinds, encryptionSupported: true }));
   }
 
   async start(): Promise<void> {
@@ -175,7 +186,7 @@ export class Provider {
   }
 
   #forMe(e: Event): boolean {
-    if (!this.#o.programs.has(e.kind)) return false;
+    if (!this.#o.programs.has(e.kind) && !this.#o.handlers?.has(e.kind)) return false;
     const exp = expiration(e);
     if (exp !== undefined && exp <= now()) return false;
     const to = tags(e, "p").map((t) => t[1]);
@@ -210,23 +221,14 @@ export class Provider {
     this.#remember(e);
     if (this.#deleted.get(e.id)?.by.has(e.pubkey)) return;
 
-    let plain = e.tags;
-    let cipher: Cipher | null = null;
-    if (e.tags.some((t) => t[0] === "encrypted")) {
-      // An encrypted request is only readable by the provider it names.
-      if (!tags(e, "p").some((t) => t[1] === this.pubkey)) return;
-      cipher = cipherOf(e.content);
-      try {
-        const inner = JSON.parse(decrypt(this.#peer.secretKey, e.pubkey, e.content, cipher)) as string[][];
-        if (!Array.isArray(inner)) throw new Error("not a tag list");
-        // The clear tags (bid, expiration, relays) count too; i and param live inside.
-        plain = [...inner, ...e.tags.filter((t) => t[0] !== "encrypted" && t[0] !== "p")];
-      } catch (err) {
-        return this.#fail(e, `cannot decrypt the request (${(err as Error).message})`);
-      }
-    }
+    let plain: string[][];
+    let cipher: Cipher | null;
     let spec: JobSpec;
     try {
+      // An encrypted request is only readable by the provider it names (null: not this one).
+      const read = requestTags(e, this.#peer.secretKey, this.pubkey);
+      if (!read) return;
+      ({ tags: plain, cipher } = read);
       spec = readRequest(e, plain, this.#o.maxRequestBytes);
       if (this.#o.price && spec.bid !== undefined && spec.bid < this.#o.price) throw new BadRequest(`bid of ${spec.bid} msats is below the price of ${this.#o.price} msats`);
     } catch (err) {
@@ -248,10 +250,16 @@ export class Provider {
       // Inputs first: a chained job waiting for its parent must not hold a slot the parent needs.
       await this.#resolveInputs(job);
       await this.#slot(job);
-      let out;
+      let out: HandlerOutcome;
       try {
         const limits = { wallTimeMs: this.#o.timeoutMs, memoryBytes: this.#o.memoryBytes };
-        out = await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal, this.#hireGrant());
+        const handler = this.#o.handlers?.get(job.spec.kind);
+        const hire = this.#hireGrant();
+        out = handler
+          ? await handler(job.spec, { signal: job.ctl.signal, progress: (line) => this.#feedback(job.spec.request, "processing", line) })
+          : await this.#pool.run(this.#program(job), job.spec, limits, job.ctl.signal, {
+            ...(this.#o.grants ? { grants: this.#o.grants } : {}), ...(this.#o.secrets ? { secrets: this.#o.secrets } : {}), ...(hire ? { hire } : {}),
+          });
       } finally {
         // The slot is the agent's: publishing the answer waits for the relays, not for a core.
         this.#release();
@@ -260,7 +268,7 @@ export class Provider {
         if (out.cancelled) throw new Cancelled();
         throw new BadRequest(out.reason);
       }
-      await this.#answer(job, out.content);
+      await this.#answer(job, out.content, out.tags);
     } catch (err) {
       if (err instanceof Cancelled || job.ctl.signal.aborted) return;
       const why = err instanceof BadRequest ? err.message : `provider error: ${(err as Error).message}`;
@@ -330,7 +338,7 @@ export class Provider {
     }
     const deadline = Date.now() + this.#o.paymentTimeoutMs;
     for (;;) {
-      await sleep(this.#o.paymentPollMs, job.ctl.signal);
+      await sleepUnlessCancelled(this.#o.paymentPollMs, job.ctl.signal);
       // A lookup the wallet did not answer is asked again at the next poll, until the deadline.
       const state = await wallet.lookupInvoice({ invoice }).catch((e: unknown) => this.#log(`job ${short(job.spec.id)}: lookup_invoice: ${(e as Error).message}`));
       if (state?.settled_at) return;
@@ -357,10 +365,13 @@ export class Provider {
       if (!ev) throw new BadRequest(`input event ${i.data} was not found on the relays`);
       return { ...i, data: ev.content, ref: i.data };
     }
-    if (i.type === "url" && this.#o.fetchUrls) {
+    const http = this.#urlGrant();
+    if (i.type === "url" && http) {
       let r: Response;
       try {
-        r = await fetch(i.data, { signal: AbortSignal.any([job.ctl.signal, AbortSignal.timeout(15_000)]) });
+        // The agent's own rules: a host outside the grant, or a non-public address it does not name exactly, is refused.
+        await checkUrl(i.data, http, ["http:", "https:"]);
+        r = await http.fetch(i.data, { signal: AbortSignal.any([job.ctl.signal, AbortSignal.timeout(15_000)]) });
       } catch (err) {
         if (job.ctl.signal.aborted) throw new Cancelled();
         throw new BadRequest(`input url ${i.data}: ${(err as Error).message}`);
@@ -371,6 +382,17 @@ export class Provider {
       return { ...i, data: new TextDecoder().decode(body), ref: i.data };
     }
     return i;
+  }
+
+  #urlGrantMemo: (HostGrant & { fetch: typeof fetch }) | null | undefined;
+
+  /** The http grant url inputs are fetched under (null: not granted, they pass through). */
+  #urlGrant(): (HostGrant & { fetch: typeof fetch }) | null {
+    if (this.#urlGrantMemo !== undefined) return this.#urlGrantMemo;
+    const h = this.#o.grants?.http;
+    if (!h) return (this.#urlGrantMemo = null);
+    const grant: HostGrant = { patterns: parseHosts(h.hosts), resolve: nodeResolve };
+    return (this.#urlGrantMemo = { ...grant, fetch: pinnedFetch(grant) });
   }
 
   /** The first result event (6000–6999) naming `id`, within the chain timeout. */
@@ -399,18 +421,13 @@ export class Provider {
 
   // ---- answers ------------------------------------------------------------------------------
 
-  async #answer(job: Job, content: string): Promise<void> {
+  async #answer(job: Job, content: string, more: string[][] = []): Promise<void> {
     if (content.length > MAX_RESULT_CHARS) throw new BadRequest(`result is ${content.length} characters, over the ${MAX_RESULT_CHARS} a result event may carry`);
     if (job.ctl.signal.aborted) throw new Cancelled();
     const req = job.spec.request;
-    const t: string[][] = [["request", JSON.stringify(req)], ["e", req.id, this.#o.relays[0]!], ["p", req.pubkey]];
-    if (this.#o.price) t.push(["amount", String(this.#o.price)]);
-    let body = content;
-    if (job.cipher) {
-      body = encrypt(this.#peer.secretKey, req.pubkey, content, job.cipher);
-      t.push(["encrypted"]);
-    } else t.push(...tags({ tags: job.tags }, "i"));
-    await this.#peer.publish(this.#peer.sign({ kind: req.kind + 1000, tags: t, content: body }));
+    const body = job.cipher ? encrypt(this.#peer.secretKey, req.pubkey, content, job.cipher) : content;
+    const t = result(req, body, { plainTags: job.tags, encrypted: job.cipher !== null, relay: this.#o.relays[0]!, ...(this.#o.price ? { price: this.#o.price } : {}), more });
+    await this.#peer.publish(this.#peer.sign(t));
     this.answered++;
     this.#log(`job ${short(req.id)}: result published`);
   }
@@ -422,11 +439,7 @@ export class Provider {
   }
 
   #feedbackEvent(req: Event, status: string, extra: string, more: string[][] = []): Event {
-    return this.#peer.sign({
-      kind: FEEDBACK,
-      tags: [["status", status, ...(extra ? [extra] : [])], ["e", req.id, this.#o.relays[0]!], ["p", req.pubkey], ...more],
-      content: extra,
-    });
+    return this.#peer.sign(feedback(req, status, extra, { relay: this.#o.relays[0]!, more }));
   }
 
   async #fail(req: Event, why: string): Promise<void> {
@@ -441,11 +454,3 @@ export class Provider {
 
 const short = (id: string): string => id.slice(0, 8);
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Cancelled());
-    const t = setTimeout(() => (signal.removeEventListener("abort", stop), resolve()), ms);
-    const stop = () => (clearTimeout(t), reject(new Cancelled()));
-    signal.addEventListener("abort", stop, { once: true });
-  });
-}

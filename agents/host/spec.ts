@@ -6,7 +6,8 @@
 //
 // Inputs the provider resolved before the run (url, event, job) carry the fetched text in `data`
 // and what the customer named (URL, event id, job id) in `ref`.
-import type { Event } from "./nostr.ts";
+import { cipherOf, decrypt, type Cipher } from "./cipher.ts";
+import type { Event } from "nostr-tools/pure";
 
 export const INPUT_TYPES = ["text", "url", "event", "job"] as const;
 export type InputType = (typeof INPUT_TYPES)[number];
@@ -35,8 +36,41 @@ export interface JobSpec {
 /** A request the provider refuses, with the reason sent back as `error` feedback. */
 export class BadRequest extends Error {}
 
+/** The customer cancelled the job (a kind-5 deletion): nothing more is published for it. */
+export class Cancelled extends Error {}
+
+/** Waits `ms`, or throws Cancelled as soon as `signal` aborts. */
+export function sleepUnlessCancelled(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Cancelled());
+    const t = setTimeout(() => (signal.removeEventListener("abort", stop), resolve()), ms);
+    const stop = () => (clearTimeout(t), reject(new Cancelled()));
+    signal.addEventListener("abort", stop, { once: true });
+  });
+}
+
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The request's plain tags: its own, or for an encrypted request (`encrypted` tag) the tags
+ * decrypted from its content with the provider's key, plus its clear tags (bid, expiration,
+ * relays; not `encrypted` or `p`), and the cipher the answer must use. `null` for an encrypted
+ * request that names another provider (only the named one can read it). Throws BadRequest when it
+ * does not decrypt to a tag list.
+ */
+export function requestTags(e: Event, secretKey: Uint8Array, pubkey: string): { tags: string[][]; cipher: Cipher | null } | null {
+  if (!e.tags.some((t) => t[0] === "encrypted")) return { tags: e.tags, cipher: null };
+  if (!e.tags.some((t) => t[0] === "p" && t[1] === pubkey)) return null;
+  const cipher = cipherOf(e.content);
+  try {
+    const inner = JSON.parse(decrypt(secretKey, e.pubkey, e.content, cipher)) as string[][];
+    if (!Array.isArray(inner)) throw new Error("not a tag list");
+    return { tags: [...inner, ...e.tags.filter((t) => t[0] !== "encrypted" && t[0] !== "p")], cipher };
+  } catch (err) {
+    throw new BadRequest(`cannot decrypt the request (${(err as Error).message})`);
+  }
+}
 
 /**
  * `tags` are the request's own tags, or for an encrypted request the tags decrypted from its

@@ -1,6 +1,7 @@
 // captest: drives each /cap/* file as an agent would, for the tests and the bench.
 //
 //   captest http URL [METHOD BODY]   prints "STATUS URL\n" then the body
+//   captest httph URL NAME VALUE     a GET with one request header; prints as http
 //   captest fetchloop URL N          N fetches; prints "ok N ELAPSED_NS"
 //   captest stream URL               the body through clone → N/body; prints "bytes B ELAPSED_NS"
 //   captest llm PROMPT [MAX]         prints the model's text; "usage P C" on stderr
@@ -30,6 +31,13 @@ const cmd = a.length > 0 ? a[0] : "";
 
 if (cmd == "http") {
   const r = a.length > 3 ? httpFetch(a[1], a[2], a[3]) : httpFetch(a[1]);
+  if (r == null) die("http");
+  else {
+    println(r.status.toString() + " " + r.url);
+    print(r.body);
+  }
+} else if (cmd == "httph") {
+  const r = httpFetch(a[1], "GET", null, Json.obj().set(a[2], Json.str(a[3])));
   if (r == null) die("http");
   else {
     println(r.status.toString() + " " + r.url);

@@ -4,9 +4,15 @@
 import { npubEncode } from "nostr-tools/nip19";
 import { PAGE_AGENTS } from "../agents.ts";
 import { createHost, type Host, type Spawned } from "../host.ts";
-import { browserSigner } from "../key.ts";
+import { hexToBytes } from "@noble/hashes/utils.js";
+import { finalizeEvent } from "nostr-tools/pure";
+import { browserSecret, browserSigner } from "../key.ts";
+import { nip07, nip07Sign, nip07Signer } from "../nip07.ts";
+import type { Signer } from "../../services/nip98.ts";
 import { diffLines } from "./diff.ts";
 import { Edge, filePath } from "./edge.ts";
+import { setupJobs, type SignEvent } from "./jobs.ts";
+import { setupPlanning } from "./planning.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 const errorBox = $("error");
@@ -22,18 +28,55 @@ const act = (fn: () => Promise<void> | void) => async (ev?: Event): Promise<void
   }
 };
 
-const signer = await browserSigner();
+// --- identity: the browser's key, or a NIP-07 extension's (the person chooses; the choice is kept)
+const SIGNER_KEY = "oanix.signer";
+let signer: Signer = await browserSigner();
+let signerKind: "browser" | "nip07" = "browser";
 const edge = new Edge(signer);
-const npub = npubEncode(signer.pubkey);
-$("npub").textContent = npub;
+$("npub").textContent = npubEncode(signer.pubkey);
 $("copy-npub").addEventListener("click", act(async () => {
   try {
-    await navigator.clipboard.writeText(npub);
+    await navigator.clipboard.writeText(npubEncode(signer.pubkey));
     $("copied").textContent = "copied";
   } catch {
     $("copied").textContent = "copy refused by the browser: select the key and copy it";
   }
 }));
+
+/** Signs as `kind` from now on: the workspaces listed, edited and mounted are that key's. */
+async function useSigner(kind: "browser" | "nip07"): Promise<void> {
+  const next = kind === "nip07" ? await nip07Signer() : await browserSigner();
+  signer = edge.signer = next;
+  signerKind = kind;
+  $<HTMLSelectElement>("signer").value = kind;
+  localStorage.setItem(SIGNER_KEY, kind);
+  $("npub").textContent = npubEncode(next.pubkey);
+  $("copied").textContent = "";
+  void host?.then((h) => h.close(), () => {});
+  host = null; // the next run starts a host that signs edge mounts as this key
+  ws = "";
+  $("ws-view").hidden = true;
+  await listWorkspaces();
+}
+
+function offerNip07(): void {
+  if (!nip07() || !$("signer-choice").hidden) return;
+  $("signer-choice").hidden = false;
+  $<HTMLSelectElement>("signer").value = signerKind;
+}
+$("signer").addEventListener("change", act(async () => {
+  const choice = $<HTMLSelectElement>("signer");
+  try {
+    await useSigner(choice.value === "nip07" ? "nip07" : "browser");
+  } catch (e) {
+    choice.value = signerKind; // the extension refused: stay who we were
+    throw e;
+  }
+}));
+
+/** Signs a nostr event (a job request, a deletion) as whoever the page signs as now. */
+const signEvent: SignEvent = async (t) =>
+  signerKind === "nip07" ? nip07Sign(nip07()!, t, signer.pubkey) : finalizeEvent(t, hexToBytes(await browserSecret()));
 
 // --- relay -------------------------------------------------------------------------------------
 function watchRelay(): void {
@@ -237,7 +280,7 @@ $("run").addEventListener("submit", act(async () => {
   out.textContent = err.textContent = "";
   status.className = "";
   status.textContent = "starting…";
-  host ??= createHost();
+  host ??= createHost({ signer: signerKind === "nip07" ? signer : "browser" });
   const h = await host.catch((e) => {
     host = null;
     throw e;
@@ -262,5 +305,25 @@ $("run").addEventListener("submit", act(async () => {
 }));
 $("kill").addEventListener("click", () => running?.kill());
 
-await act(() => listWorkspaces())();
+setupJobs({ $, act, signEvent, relayUrl: new URL("/relay", location.href).href.replace(/^http/, "ws") });
+setupPlanning({
+  $, act, edge,
+  async openArtifact(name, path) {
+    await listWorkspaces(name);
+    await openWorkspace(name);
+    await openFile(path);
+    $("file-view").scrollIntoView();
+  },
+});
+
+// An extension may put window.nostr there after this script runs: look again once the page has loaded.
+offerNip07();
+if (document.readyState !== "complete") addEventListener("load", offerNip07, { once: true });
+await act(async () => {
+  if (!nip07() || localStorage.getItem(SIGNER_KEY) !== "nip07") return listWorkspaces();
+  await useSigner("nip07").catch(async (e: unknown) => {
+    await listWorkspaces(); // the extension said no: carry on as the browser's key, and say why
+    throw e;
+  });
+})();
 document.body.dataset.ready = "1";

@@ -3,7 +3,8 @@
 import type { Signer } from "../../services/nip98.ts";
 
 export class Edge {
-  readonly signer: Signer;
+  /** Who signs: the browser's key, or the page's NIP-07 extension when the person chooses it. */
+  signer: Signer;
   readonly origin: string;
   constructor(signer: Signer, origin = location.origin) {
     this.signer = signer;
@@ -14,7 +15,7 @@ export class Edge {
     const url = new URL(path, this.origin).href;
     const method = init.method ?? "GET";
     const body = typeof init.body === "string" ? new TextEncoder().encode(init.body) : init.body;
-    const headers = { ...init.headers, authorization: this.signer.authorize(url, method, body) };
+    const headers = { ...init.headers, authorization: await this.signer.authorize(url, method, body) };
     const r = await fetch(url, { method, headers, body: body as BodyInit | undefined });
     if (!r.ok) {
       const e = (await r.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;

@@ -1,6 +1,8 @@
 // Starts the local edge (`wrangler dev`, offline, loopback only, persistent state) from Node:
 // used by `npm start` (edge/dev/start.ts), the end-to-end tests and the bench.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
@@ -31,6 +33,23 @@ export function freePort(): Promise<number> {
 
 export const OFFLINE_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true", CI: "1", NO_COLOR: "1" };
 
+/**
+ * The local edge's SECRETS_KEY (edge/workspace/seal.ts), kept beside its state so sealed secrets
+ * and agent keys open again after a restart: `<state>/secrets.env`, made once, mode 0600, passed
+ * to wrangler with --env-file (never on the command line).
+ */
+export function secretsEnvFile(persistTo: string): string {
+  const file = join(persistTo, "secrets.env");
+  if (existsSync(file)) return file;
+  mkdirSync(persistTo, { recursive: true });
+  try {
+    writeFileSync(file, `SECRETS_KEY=${randomBytes(32).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // another start made it first: keep theirs
+  }
+  return file;
+}
+
 export async function startEdge(o: { port?: number; persistTo?: string; adminPubkeys?: string[]; timeoutMs?: number; stdio?: "pipe" | "inherit" } = {}): Promise<Edge> {
   const port = o.port ?? (await freePort());
   const inspector = await freePort();
@@ -41,8 +60,11 @@ export async function startEdge(o: { port?: number; persistTo?: string; adminPub
     join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev", "--config", join(ROOT, "wrangler.toml"),
     "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
     "--persist-to", persistTo, "--show-interactive-dev-session=false", "--log-level", "warn",
+    "--env-file", secretsEnvFile(persistTo),
   ];
   if (o.adminPubkeys?.length) args.push("--var", `ADMIN_PUBKEYS:${o.adminPubkeys.join(",")}`);
+  // Development: webhooks and openai:URL models on this machine are allowed (a deployed edge refuses them).
+  args.push("--var", "ALLOW_PRIVATE_HOSTS:127.0.0.1,localhost");
   const child = spawn(process.execPath, args, {
     cwd: ROOT, env: { ...process.env, ...OFFLINE_ENV }, stdio: ["ignore", o.stdio === "inherit" ? "inherit" : "pipe", o.stdio === "inherit" ? "inherit" : "pipe"],
     detached: false,

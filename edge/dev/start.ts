@@ -84,7 +84,7 @@ async function main(): Promise<void> {
 
   const list = async () => {
     const u = `${edge.url}/w?all=1`;
-    const r = await fetch(u, { headers: { authorization: signer.authorize(u, "GET") } });
+    const r = await fetch(u, { headers: { authorization: await signer.authorize(u, "GET") } });
     return ((await r.json()) as { workspaces: Array<{ name: string; owner: string; forkedFrom?: string }> }).workspaces;
   };
   let workspaces = await list();

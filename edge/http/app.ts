@@ -6,6 +6,7 @@ import { FsError } from "../../runtime/errors.ts";
 import { statusOf } from "../errors.ts";
 import { errorReply } from "../workspace/reply.ts";
 import { audit } from "./audit.ts";
+import { caps } from "./caps.ts";
 import { files } from "./files.ts";
 import { grants } from "./grants.ts";
 import { history } from "./history.ts";
@@ -16,6 +17,7 @@ import type { AppEnv } from "./request.ts";
 import { run } from "./run.ts";
 import { tasks } from "./tasks.ts";
 import { workspaces } from "./workspaces.ts";
+import { providers } from "../provider/http.ts";
 
 export const VERSION = "0.1.0";
 
@@ -30,7 +32,8 @@ export const edgeApp = new Hono<AppEnv>()
   .get("/edge", (c) => c.json({
     name: "oanix-edge", version: VERSION,
     routes: ["/w/:name", "/w/:name/batch", "/w/:name/f/*", "/w/:name/versions", "/w/:name/snapshots", "/w/:name/fork",
-      "/w/:name/grants", "/w/:name/jobs", "/w/:name/task/:id/:file", "/w/:name/logs/:stream", "/w/:name/audit", "/w/:name/run", "/registry/:agent", "/relay"],
+      "/w/:name/grants", "/w/:name/jobs", "/w/:name/task/:id/:file", "/w/:name/logs/:stream", "/w/:name/audit", "/w/:name/run", "/w/:name/caps", "/w/:name/secrets", "/registry/:agent", "/api/providers", "/relay",
+      "/api/planning/runs", "/api/planning/runs/:id", "/api/planning/runs/:id/resume", "/api/planning/runs/:id/package", "/api/planning/parked", "/api/webhooks"],
     auth: "NIP-98 (Authorization: Nostr <base64 event>) or capability token (Authorization: Bearer oanix_...)",
   }))
   .route("/w", workspaces)
@@ -42,6 +45,8 @@ export const edgeApp = new Hono<AppEnv>()
   .route("/w/:name", tasks)
   .route("/w/:name", logs)
   .route("/w/:name", run)
+  .route("/w/:name", caps)
   .route("/registry", registry)
+  .route("/api/providers", providers)
   .notFound((c) => errorResponse(new FsError("ENOENT", `no route ${c.req.method} ${new URL(c.req.url).pathname}`)))
   .onError((e) => errorResponse(e));

@@ -21,6 +21,13 @@ import spew from "../build/browser/spew.bin";
 const AGENTS: Record<(typeof PAGE_AGENTS)[number], ArrayBuffer> = { demo, hello, echo, smallfile, busy, membomb, spew };
 
 const JS = "text/javascript; charset=utf-8";
+// Cross-origin isolation, so the library's JSPI-free path can share memory between its workers
+// (SharedArrayBuffer, Atomics.wait): the page opts in (COOP + COEP), and so do the library and its
+// worker, whose scripts carry their own COEP (a worker's policy is its script's). Everything the
+// page loads is its own origin's, so require-corp refuses nothing it uses.
+const ISOLATED = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
+/** What other origins' pages import (also isolated ones: CORS for module scripts, CORP for the rest). */
+const SHARED = { "access-control-allow-origin": "*", "cross-origin-resource-policy": "cross-origin" };
 // Revalidated on every load: a rebuilt edge is picked up at once (the ETag keeps it cheap).
 const CACHE = "no-cache";
 
@@ -42,15 +49,16 @@ async function serve(req: Request, body: string | ArrayBuffer, type: string, ext
 
 export const assets = new Hono()
   .get("/", (c) => serve(c.req.raw, page, "text/html; charset=utf-8", {
+    ...ISOLATED,
     "content-security-policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; style-src 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' ws: wss:",
   }))
   .get("/console.js", (c) => serve(c.req.raw, consoleJs, JS))
   // The library is meant to be imported by other origins' pages too.
-  .get("/oanix.js", (c) => serve(c.req.raw, oanixJs, JS, { "access-control-allow-origin": "*" }))
-  .get("/oanix-worker.js", (c) => serve(c.req.raw, workerJs, JS, { "access-control-allow-origin": "*" }))
+  .get("/oanix.js", (c) => serve(c.req.raw, oanixJs, JS, { ...ISOLATED, ...SHARED }))
+  .get("/oanix-worker.js", (c) => serve(c.req.raw, workerJs, JS, { ...ISOLATED, ...SHARED }))
   .get("/agents/:file{[a-z]+\\.wasm}", (c) => {
     const name = c.req.param("file").slice(0, -5);
     const bytes = (AGENTS as Record<string, ArrayBuffer>)[name];
     if (!bytes) return errorResponse(new FsError("ENOENT", `no bundled agent ${name} (there are: ${PAGE_AGENTS.join(", ")})`));
-    return serve(c.req.raw, bytes, "application/wasm", { "access-control-allow-origin": "*" });
+    return serve(c.req.raw, bytes, "application/wasm", SHARED);
   });

@@ -14,6 +14,19 @@ describe("browser assets", () => {
     expect(html).toContain('<script type="module" src="/console.js"></script>');
   });
 
+  it("makes the page, the library and its worker cross-origin isolated (the JSPI-free path shares memory)", async () => {
+    for (const path of ["/", "/oanix.js", "/oanix-worker.js"]) {
+      const r = await call(null, "GET", path);
+      expect(r.headers.get("cross-origin-opener-policy"), path).toBe("same-origin");
+      expect(r.headers.get("cross-origin-embedder-policy"), path).toBe("require-corp");
+    }
+    // What other origins' isolated pages load must say it may be embedded.
+    for (const path of ["/oanix.js", "/oanix-worker.js", "/agents/hello.wasm"]) {
+      const r = await call(null, "GET", path);
+      expect(r.headers.get("cross-origin-resource-policy"), path).toBe("cross-origin");
+    }
+  });
+
   it("serves /oanix.js and its worker as JavaScript, importable from other origins", async () => {
     for (const path of ["/oanix.js", "/oanix-worker.js", "/console.js"]) {
       const r = await call(null, "GET", path);

@@ -6,6 +6,7 @@ import { actorOf } from "../auth.ts";
 import { createJob } from "../d1.ts";
 import { busy, unwrap } from "../errors.ts";
 import { PROGRAMS } from "../programs.ts";
+import { llmProvider, parseBudgets, parseRunCaps } from "../caps/policy.ts";
 import { authFor, body, credOf, jsonOf, stubOf, wsName, type AppEnv } from "./request.ts";
 
 export const run = new Hono<AppEnv>();
@@ -37,7 +38,11 @@ run.post("/run", body(256 * 1024), async (c) => {
     if (typeof v !== "number" || !(v > 0)) throw new FsError("EINVAL", `limits.${k} is a positive number`);
     limits[k] = v;
   }
+  const caps = parseRunCaps(b.caps);
+  const asked = parseBudgets(b.budgets);
+  if (caps.llm && llmProvider(caps.llm) === "workers-ai" && !c.env.AI) throw new FsError("ENOTSUP", "llm workers-ai: this edge has no AI binding (wrangler.toml [ai] binding = \"AI\")");
   // Admission before anything is created: a refused run leaves no job behind.
+  const budgets = Object.keys(caps).length || Object.keys(asked).length ? unwrap(await stubOf(c.env, name).capsAdmit(inner, caps, asked)) : {};
   if (running >= MAX_RUNS_PER_EDGE) throw busy(`${running} runs are in progress on this edge (at most ${MAX_RUNS_PER_EDGE}); try again when one ends`);
   const stub = stubOf(c.env, name);
   const slot = crypto.randomUUID();
@@ -49,10 +54,13 @@ run.post("/run", body(256 * 1024), async (c) => {
   let started: Promise<unknown>;
   try {
     unwrap(await stub.runAdmit(inner, slot));
-    const job = await createJob(c.env.DB, name, actorOf(principal), "run:" + program, { args, env: envv, limits, task: b.task ?? {} });
+    const job = await createJob(c.env.DB, name, actorOf(principal), "run:" + program, { args, env: envv, limits, task: b.task ?? {}, caps, budgets });
     unwrap(await stub.taskPut(inner, job.id, "spec.json", new TextEncoder().encode(JSON.stringify(b.task ?? {}))));
     const runner = c.env.RUNNER.get(c.env.RUNNER.idFromName(job.id));
-    const result: Promise<unknown> = runner.run({ ws: name, job: job.id, principal, program, args: args as string[], env: envv as Record<string, string>, limits });
+    const result: Promise<unknown> = runner.run({
+      ws: name, job: job.id, principal, program, args: args as string[], env: envv as Record<string, string>, limits,
+      caps, budgets, origin: new URL(c.req.url).origin,
+    });
     started = result.finally(release);
     if (b.wait === false) {
       c.executionCtx.waitUntil(started.then(() => undefined, () => undefined));

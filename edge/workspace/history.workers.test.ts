@@ -28,6 +28,66 @@ describe("versions, snapshots, forks", () => {
     expect((await batch(a, ws, [{ op: "read", path: "doc", offset: 0, length: 1, version: 10_000 }])).results[0]).toMatchObject({ ok: false, error: { code: "EINVAL" } });
   });
 
+  it("an atomic batch of writes to one file is one version: its content the last state, one history row, one audit entry", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    await batch(a, ws, [{ op: "open", path: "db", flags: { write: true, create: true } }]);
+    const info = async () => json(call(a, "GET", `/w/${ws}`));
+    const v0 = (await info()).version as number;
+    const r = await batch(a, ws, [
+      { op: "write", path: "db", offset: 0, bytes: "aaaa" },
+      { op: "write", path: "db", offset: 2, bytes: "BB" },
+      { op: "truncate", path: "db", size: 3 },
+      { op: "write", path: "db", offset: 6, bytes: "z" },
+      { op: "write", path: "db", offset: 0, bytes: "!", append: true },
+    ], true);
+    // Each answer is the file after its op, all of them at the one version committed.
+    expect(r.results.map((x) => x.ok && [x.stat?.size, x.stat?.version])).toEqual([[4, v0 + 1], [4, v0 + 1], [3, v0 + 1], [7, v0 + 1], [8, v0 + 1]]);
+    expect((await info()).version).toBe(v0 + 1);
+    const last = new Uint8Array([97, 97, 66, 0, 0, 0, 122, 33]); // "aaB", a hole, "z", the append
+    const at = (await batch(a, ws, [{ op: "read", path: "db", offset: 0, length: 100, version: v0 + 1 }])).results[0]!;
+    expect(at.ok && at.bytes).toEqual(last);
+    const now = (await batch(a, ws, [{ op: "read", path: "db", offset: 0, length: 100 }])).results[0]!;
+    expect(now.ok && now.bytes).toEqual(last);
+    const hist = await json(call(a, "GET", `/w/${ws}/versions?path=db`));
+    expect(hist.entries.map((e: { version: number; action: string; size: number }) => [e.version, e.action, e.size])).toEqual([[v0 + 1, "write", 8], [v0, "create", 0]]);
+    expect(hist.entries[0].detail).toEqual({ size: 8, ops: 5, bytes: 8 });
+    const audit = await json(call(a, "GET", `/w/${ws}/audit`));
+    const mine = audit.entries.filter((e: { detail: { path?: string } | string }) => (typeof e.detail === "string" ? JSON.parse(e.detail) : e.detail).path === "db");
+    expect(mine.map((e: { action: string }) => e.action)).toEqual(["create", "write"]);
+    expect((await json(call(a, "GET", `/w/${ws}/audit/verify`))).ok).toBe(true);
+  });
+
+  it("a gathered change ends at any other op; outside an atomic batch every write is its own version; a failed batch commits nothing", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    await batch(a, ws, [{ op: "open", path: "f", flags: { write: true, create: true } }, { op: "open", path: "g", flags: { write: true, create: true } }]);
+    const version = async () => (await json(call(a, "GET", `/w/${ws}`))).version as number;
+    const v0 = await version();
+    // A read in the middle sees the first writes, and history keeps exactly what it answered.
+    const r = await batch(a, ws, [
+      { op: "write", path: "f", offset: 0, bytes: "one" },
+      { op: "write", path: "f", offset: 3, bytes: "+" },
+      { op: "read", path: "f", offset: 0, length: 10 },
+      { op: "write", path: "g", offset: 0, bytes: "gee" },
+      { op: "write", path: "f", offset: 0, bytes: "two" },
+    ], true);
+    expect(r.results.every((x) => x.ok)).toBe(true);
+    expect(text(r.results[2]!.bytes)).toBe("one+");
+    expect(await version()).toBe(v0 + 3);
+    expect(await read(a, ws, "f", v0 + 1)).toBe("one+");
+    expect(await read(a, ws, "g", v0 + 2)).toBe("gee");
+    expect(await read(a, ws, "f", v0 + 3)).toBe("two+");
+    // Not atomic: each op stands alone, so each is a version.
+    await batch(a, ws, [{ op: "write", path: "g", offset: 0, bytes: "G" }, { op: "write", path: "g", offset: 1, bytes: "E" }]);
+    expect(await version()).toBe(v0 + 5);
+    // An atomic batch that fails rolls its gathered writes back: no version, the old content.
+    const bad = await batch(a, ws, [{ op: "write", path: "f", offset: 0, bytes: "lost" }, { op: "remove", path: "missing" }], true);
+    expect(bad.results.map((x) => (x.ok ? "ok" : x.error.code))).toEqual(["ECANCELED", "ENOENT"]);
+    expect(await version()).toBe(v0 + 5);
+    expect(await read(a, ws, "f")).toBe("two+");
+  });
+
   it("snapshots name a version; a fork starts from it, shares R2 pieces, and changes independently", async () => {
     const a = newKey(), b = newKey();
     const ws = await createWs(a);

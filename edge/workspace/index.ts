@@ -5,7 +5,8 @@
 //   pieces.ts      small pieces, read segments    history.ts     versions, history, snapshots
 //   ops.ts         the batch operations           audit.ts       the audit outbox (to D1)
 //   tasks.ts       task files (KV copies)         logs.ts        log streams (R2 segments, tails)
-//   registry.ts    agent id → mounts
+//   registry.ts    agent id → mounts          caps.ts        cap policy, agent identity, secrets
+//   secrets.ts     sealed secrets (seal.ts)
 // This class is the RPC surface: exactly its public methods. Each authenticates and authorises
 // through #authorized (the one rule: the owner may do anything, anyone else what a live grant
 // covers), then calls one concern. Every method answers a Reply and never throws across RPC.
@@ -14,7 +15,10 @@ import { FsError } from "../../runtime/errors.ts";
 import { NAME_RE, toWireError, type WireOp, type WireStat } from "../../services/remote-wire.ts";
 import { AuthError, allowed, actorOf, type Cred, type Principal, type Grant } from "../auth.ts";
 import type { Env, Reply } from "../env.ts";
+import type { Budgets, CapPolicy, RunCaps } from "../caps/policy.ts";
 import { Alarm } from "./alarm.ts";
+import { Caps, type CapsMaterial, type CapsView } from "./caps.ts";
+import { SecretStore, type SecretInfo } from "./secrets.ts";
 import { Answers } from "./answers.ts";
 import { AuditOutbox } from "./audit.ts";
 import { Grants } from "./grants.ts";
@@ -33,7 +37,7 @@ import { Staging } from "./staging.ts";
 import { Tasks, taskKey } from "./tasks.ts";
 import { Tree, nodeRow } from "./tree.ts";
 
-export type { Access, DoResult, Part, Seg };
+export type { Access, DoResult, Part, Seg, CapsMaterial, CapsView };
 export { taskKey } from "./tasks.ts";
 export { errorReply } from "./reply.ts";
 
@@ -58,6 +62,7 @@ export class Workspace extends DurableObject<Env> {
   readonly #staging: Staging;
   readonly #answers: Answers;
   readonly #runs: Runs;
+  readonly #caps: Caps;
   readonly #alarm: Alarm;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -80,6 +85,7 @@ export class Workspace extends DurableObject<Env> {
     this.#staging = new Staging(sql, env.BLOBS);
     this.#answers = new Answers(sql);
     this.#runs = new Runs(sql);
+    this.#caps = new Caps(ctx.storage, this.#meta, this.#audit, new SecretStore(sql), env.SECRETS_KEY);
     for (const c of [this.#audit, this.#logs, this.#staging]) this.#alarm.add(() => c.due());
   }
 
@@ -146,10 +152,13 @@ export class Workspace extends DurableObject<Env> {
       const actor = actorOf(p);
       const seen = rid === undefined ? null : this.#answers.get(actor, rid, ops, atomic);
       if (seen) return { results: seen.map((r) => this.#withSegs(r)) };
-      const ctx: RunContext = { actor, parts, authorize: (a) => this.#check(p, a), budget: { left: MAX_ANSWER_BYTES } };
+      const ctx: RunContext = { actor, parts, authorize: (a) => this.#check(p, a), budget: { left: MAX_ANSWER_BYTES }, atomic };
       const run = (o: WireOp): OpResult => this.#ops.run(o, ctx);
-      // Each op is one transaction (a failing op leaves nothing half done), or one for them all.
-      const results = atomic ? this.#atomically(ops, run) : ops.map((o) => attempt(() => this.ctx.storage.transactionSync(() => run(o))));
+      // Each op is one transaction (a failing op leaves nothing half done), or one for them all,
+      // where a file's writes and truncates gather into one version (ops.ts, change.ts).
+      const results = atomic
+        ? this.#atomically(ops, run, () => this.#ops.settle(ctx))
+        : ops.map((o) => attempt(() => this.ctx.storage.transactionSync(() => run(o))));
       if (rid !== undefined) this.#answers.put(actor, rid, ops, atomic, results);
       return { results: results.map((r) => this.#withSegs(r)) };
     });
@@ -359,6 +368,42 @@ export class Workspace extends DurableObject<Env> {
     });
   }
 
+  // ---------------------------------------------------------------- capabilities (caps.ts, edge/caps/)
+
+  capsGet(cred: Cred): Reply<CapsView> {
+    return replyOf(() => (this.#authorized(cred, "owner"), this.#caps.view()));
+  }
+
+  capsPut(cred: Cred, policy: CapPolicy): Promise<Reply<CapsView>> {
+    return replyAsync(() => this.#caps.setPolicy(actorOf(this.#authorized(cred, "owner")), policy));
+  }
+
+  secretPut(cred: Cred, name: string, value: string, hosts: string[]): Promise<Reply<SecretInfo>> {
+    return replyAsync(() => this.#caps.putSecret(actorOf(this.#authorized(cred, "owner")), name, value, hosts));
+  }
+
+  secretList(cred: Cred): Reply<SecretInfo[]> {
+    return replyOf(() => (this.#authorized(cred, "owner"), this.#caps.listSecrets()));
+  }
+
+  secretDelete(cred: Cred, name: string): Reply<{ deleted: string }> {
+    return replyOf(() => (this.#caps.deleteSecret(actorOf(this.#authorized(cred, "owner")), name), { deleted: name }));
+  }
+
+  /** A run's caps checked against the policy before its job exists: the budgets it gets, or EACCES. */
+  capsAdmit(cred: Cred, caps: RunCaps, budgets: Budgets): Reply<Budgets> {
+    return replyOf(() => (this.#authorized(cred, [{ path: "", write: true }]), this.#caps.admit(caps, budgets)));
+  }
+
+  /** For the edge runner only (an internal credential): secrets and the agents' key, opened for one run. */
+  capsOpen(cred: Cred, caps: RunCaps, budgets: Budgets): Promise<Reply<CapsMaterial>> {
+    return replyAsync(async () => {
+      if (cred.type !== "internal") throw new AuthError(403, "capabilities are opened by the edge runner only");
+      this.#authorized(cred, [{ path: "", write: true }]);
+      return this.#caps.open(caps, budgets);
+    });
+  }
+
   // ---------------------------------------------------------------- audit, alarm
 
   async auditHead(cred: Cred): Promise<Reply<{ seq: number; head: string; name: string }>> {
@@ -366,6 +411,20 @@ export class Workspace extends DurableObject<Env> {
     if (!r.ok) return r;
     const h = await this.#audit.flush();
     return { ok: true, value: { ...h, name: this.#meta.name } };
+  }
+
+  /**
+   * An entry in this workspace's audit chain from a service acting in it (a planning run's events),
+   * by a principal with write access to `rawPath`, the subject. `action` is a short dotted name.
+   */
+  auditAppend(cred: Cred, rawPath: string, action: string, detail: unknown): Reply<{ seq: number }> {
+    return replyOf(() => {
+      const path = pathOf(rawPath);
+      const p = this.#authorized(cred, [{ path, write: true }]);
+      if (!/^[a-z][a-z0-9_.-]{0,63}$/.test(action)) fail("EINVAL", `audit action "${action}": a short lower-case name`);
+      this.ctx.storage.transactionSync(() => this.#audit.append(actorOf(p), action, { path, ...(detail as object) }));
+      return { seq: this.#audit.head.seq };
+    });
   }
 
   /** Records an R2 upload a PUT is staging, so a killed PUT's pieces are collected. */
@@ -431,8 +490,8 @@ export class Workspace extends DurableObject<Env> {
     return { ...rest, segs: this.#pieces.segs(ext) };
   }
 
-  /** All or nothing: the failing op answers its error, every other ECANCELED. */
-  #atomically(ops: WireOp[], run: (o: WireOp) => OpResult): OpResult[] {
+  /** All or nothing: the failing op answers its error, every other ECANCELED. `finish` runs last, inside. */
+  #atomically(ops: WireOp[], run: (o: WireOp) => OpResult, finish: () => void): OpResult[] {
     const results: OpResult[] = [];
     let failed = -1;
     try {
@@ -445,12 +504,22 @@ export class Workspace extends DurableObject<Env> {
             throw new FsError("ECANCELED", "batch rolled back");
           }
         }
+        finish();
       });
     } catch (e) {
       if (failed < 0) throw e;
       return ops.map((_, i) => i === failed ? results[i]! : { ok: false as const, error: { code: "ECANCELED", message: "ECANCELED: atomic batch rolled back" } });
     }
     return results;
+  }
+}
+
+/** replyOf for async work (WebCrypto): the value, or the error as data. */
+async function replyAsync<T>(fn: () => Promise<T>): Promise<Reply<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (e) {
+    return errorReply(e);
   }
 }
 

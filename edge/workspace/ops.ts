@@ -6,6 +6,7 @@ import { parent } from "../../runtime/path.ts";
 import { MAX_FILE_BYTES, MAX_READ, type WireOp, type WireStat, type WireDirEntry } from "../../services/remote-wire.ts";
 import { pathOf } from "./names.ts";
 import { writeAt, truncateTo, slice, tidy, type Extent } from "../extents.ts";
+import { Change, type Step } from "./change.ts";
 import type { History, PastNode } from "./history.ts";
 import type { Meta } from "./meta.ts";
 import type { Part, Pieces, Seg } from "./pieces.ts";
@@ -31,8 +32,11 @@ export type OpResult =
  */
 export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
-/** What one batch's operations share: who runs them, its parts, and its answer budget. */
-export interface RunContext { actor: string; parts: Part[]; authorize: Authorize; budget: { left: number } }
+/**
+ * What one batch's operations share: who runs them, its parts, its answer budget and, in an
+ * atomic batch, the content change being gathered (change.ts; `settle` commits it).
+ */
+export interface RunContext { actor: string; parts: Part[]; authorize: Authorize; budget: { left: number }; atomic: boolean; change?: Change }
 
 /** One access an operation needs: read or write at a path ("" is the whole workspace). */
 export interface Access { path: string; write: boolean }
@@ -80,18 +84,33 @@ export class Ops {
    */
   run(o: WireOp, ctx: RunContext): OpResult {
     const { actor } = ctx;
+    // A gathered change ends at the first op that is not a write or truncate of its file.
+    if (ctx.change && !((o.op === "write" || o.op === "truncate") && samePath(o.path, ctx.change.path))) this.settle(ctx);
     switch (o.op) {
       case "stat": return this.#stat(o);
       case "readdir": return this.#readdir(o);
       case "mkdir": return this.#mkdirOp(actor, o, ctx.authorize);
       case "remove": return this.#remove(actor, o);
       case "rename": return this.#rename(actor, o);
-      case "open": return this.#open(actor, o, ctx.budget);
+      case "open": return this.#open(actor, o, ctx);
       case "read": return this.#read(o, ctx.budget);
-      case "write": return this.#write(actor, o, ctx.parts);
-      case "truncate": return this.#truncate(actor, o);
+      case "write": return this.#write(actor, o, ctx);
+      case "truncate": return this.#truncate(actor, o, ctx);
       case "setTimes": return this.#setTimes(actor, o);
     }
+  }
+
+  /**
+   * Commits the change gathered in `ctx` (if any) as one version: its pieces folded once, one
+   * history row, one audit entry; the answers of its ops learn that version.
+   */
+  settle(ctx: RunContext): void {
+    const c = ctx.change;
+    if (!c) return;
+    ctx.change = undefined;
+    const n = this.#tree.need(c.path);
+    const m = this.#commitContent(ctx.actor, n, c.ext, c.size, c.action, c.detail());
+    c.committed(m.version, m.mtime, m.ctime);
   }
 
   /** Replaces a file's whole content with one staged piece (PUT): one version. */
@@ -101,7 +120,7 @@ export class Ops {
     let n = this.#tree.node(path);
     if (n?.type === "dir") fail("EISDIR", `/${path}`, path);
     if (!n) n = this.#mkfile(actor, path);
-    return statOf(this.#setContent(actor, n, tidy([piece]), piece[2], "put"));
+    return statOf(this.#commitContent(actor, n, tidy([piece]), piece[2], "put", {}));
   }
 
   /** A file's stat and the segments of [offset, offset+length), live or as of a version. */
@@ -149,7 +168,8 @@ export class Ops {
     return { ok: true, ext: len ? slice(JSON.parse(n.extents) as Extent[], o.offset, end) : [], eof: end >= n.size };
   }
 
-  #open(actor: string, o: Op<"open">, budget: { left: number }): OpResult {
+  #open(actor: string, o: Op<"open">, ctx: RunContext): OpResult {
+    const budget = ctx.budget;
     const path = pathOf(o.path);
     const f: OpenFlags = o.flags;
     const writes = !!(f.write || f.truncate || f.append);
@@ -162,12 +182,16 @@ export class Ops {
     }
     if (f.directory && n.type !== "dir") fail("ENOTDIR", `/${path}`, path);
     if (n.type === "dir" && writes) fail("EISDIR", `/${path}`, path);
-    if (f.truncate && n.type === "file" && n.size > 0) n = this.#setContent(actor, n, [], 0, "truncate");
-    const res: OpResult = { ok: true, stat: statOf(n) };
+    let truncated = false;
+    if (f.truncate && n.type === "file" && n.size > 0) {
+      n = this.#setContent(actor, n, [], 0, { action: "truncate", detail: {}, written: 0 }, ctx);
+      truncated = true;
+    }
+    const res: OpResult = { ok: true, stat: this.#answer(ctx, truncated, statOf(n)) };
     if (o.readahead && n.type === "file") {
       const len = Math.min(o.readahead, n.size, MAX_READ, budget.left);
       budget.left -= len;
-      res.ext = slice(JSON.parse(n.extents) as Extent[], 0, len);
+      res.ext = len ? slice(JSON.parse(n.extents) as Extent[], 0, len) : [];
       res.eof = len >= n.size;
     }
     return res;
@@ -228,26 +252,28 @@ export class Ops {
     return { ok: true };
   }
 
-  #write(actor: string, o: Op<"write">, parts: Part[]): OpResult {
+  #write(actor: string, o: Op<"write">, ctx: RunContext): OpResult {
     const path = pathOf(o.path);
     const n = this.#tree.need(path);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
-    const part = parts[o.data] ?? fail("EINVAL", "write data refers to no part");
+    const part = ctx.parts[o.data] ?? fail("EINVAL", "write data refers to no part");
     const piece = this.#pieces.ofPart(part);
+    const cur = this.#content(n, ctx);
     // An append lands at the size this object sees now: appends from different clients never overlap.
-    const off = o.append ? n.size : o.offset;
-    const r = writeAt(JSON.parse(n.extents) as Extent[], n.size, off, piece);
-    const m = this.#setContent(actor, n, r.ext, r.size, "write", { offset: off, length: piece[2] });
-    return { ok: true, stat: statOf(m), written: piece[2] };
+    const off = o.append ? cur.size : o.offset;
+    const r = writeAt(cur.ext, cur.size, off, piece);
+    const m = this.#setContent(actor, n, r.ext, r.size, { action: "write", detail: { offset: off, length: piece[2] }, written: piece[2] }, ctx);
+    return { ok: true, stat: this.#answer(ctx, true, statOf(m)), written: piece[2] };
   }
 
-  #truncate(actor: string, o: Op<"truncate">): OpResult {
+  #truncate(actor: string, o: Op<"truncate">, ctx: RunContext): OpResult {
     const path = pathOf(o.path);
     const n = this.#tree.need(path);
     if (n.type === "dir") fail("EISDIR", `/${path}`, path);
-    if (o.size === n.size) return { ok: true, stat: statOf(n) };
-    const m = this.#setContent(actor, n, truncateTo(JSON.parse(n.extents) as Extent[], n.size, o.size), o.size, "truncate");
-    return { ok: true, stat: statOf(m) };
+    const cur = this.#content(n, ctx);
+    if (o.size === cur.size) return { ok: true, stat: this.#answer(ctx, !!ctx.change, statOf({ ...n, size: cur.size })) };
+    const m = this.#setContent(actor, n, truncateTo(cur.ext, cur.size, o.size), o.size, { action: "truncate", detail: {}, written: 0 }, ctx);
+    return { ok: true, stat: this.#answer(ctx, true, statOf(m)) };
   }
 
   /** Setting times is a change like any other: a version, kept in history, audited. */
@@ -301,9 +327,34 @@ export class Ops {
     return n;
   }
 
-  /** Commits new content for a file (one version). */
-  #setContent(actor: string, n: NodeRow, ext: Extent[], size: number, action: string, detail?: object): NodeRow {
+  /** A file's content as the batch has it: the gathered change's, or the stored one. */
+  #content(n: NodeRow, ctx: RunContext): { ext: Extent[]; size: number } {
+    const c = ctx.change;
+    return c && c.path === n.path ? c : { ext: JSON.parse(n.extents) as Extent[], size: n.size };
+  }
+
+  /**
+   * New content for a file: in an atomic batch it joins the change gathered there (committed by
+   * `settle`; the row answered is what the file will be, its version still to come); elsewhere
+   * it is committed now, as one version.
+   */
+  #setContent(actor: string, n: NodeRow, ext: Extent[], size: number, step: Step, ctx?: RunContext): NodeRow {
     if (size > MAX_FILE_BYTES) fail("EFBIG", `file would exceed ${MAX_FILE_BYTES} bytes`, n.path);
+    if (!ctx?.atomic) return this.#commitContent(actor, n, ext, size, step.action, step.detail);
+    if (ctx.change && ctx.change.path !== n.path) this.settle(ctx);
+    ctx.change ??= new Change(n.path, ext, size);
+    ctx.change.add(ext, size, step);
+    const t = nowNs();
+    return { ...n, size, mtime: t, ctime: t };
+  }
+
+  /** An op's stat; when it joined the gathered change, it gets the version the change commits. */
+  #answer(ctx: RunContext, joined: boolean, stat: WireStat): WireStat {
+    return joined && ctx.change ? ctx.change.answer(stat) : stat;
+  }
+
+  /** Commits new content for a file (one version), its pieces folded. */
+  #commitContent(actor: string, n: NodeRow, ext: Extent[], size: number, action: string, detail: object): NodeRow {
     const t = nowNs();
     const v = this.#meta.nextVersion();
     const m: NodeRow = { ...n, size, extents: JSON.stringify(this.#pieces.fold(ext)), mtime: t, ctime: t, version: v };
@@ -311,5 +362,14 @@ export class Ops {
     this.#history.keep(n.path, v, m);
     this.#history.commit(v, actor, action, n.path, { size, ...detail });
     return m;
+  }
+}
+
+/** Whether a raw op path names `path` (a path that does not parse names nothing). */
+function samePath(raw: string, path: string): boolean {
+  try {
+    return pathOf(raw) === path;
+  } catch {
+    return false;
   }
 }

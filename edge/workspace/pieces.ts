@@ -17,8 +17,14 @@ export type Part = Uint8Array | { r2: string; size: number };
 /** A piece of a read answer: bytes, a range of an R2 object, or a run of zeros. */
 export type Seg = Uint8Array | { r2: string; off: number; len: number } | number;
 
-/** Past this many extents, runs of small pieces are folded into one. */
-const MAX_EXTENTS = 64;
+/**
+ * Past this many extents, runs of small pieces are folded into pieces of up to INLINE_MAX: 64,
+ * or one per 2 KiB of content for a bigger file, at most 4,096. A database writes pages all over
+ * its file; folding each page back into the 128 KiB around it re-stores (and re-hashes) 32 times
+ * what was written, so a bigger file may keep a piece per page for longer instead (an extent is
+ * about 85 bytes in the node and history rows).
+ */
+export const extentsAllowed = (size: number): number => Math.min(4096, Math.max(64, Math.ceil(size / 2048)));
 
 export class Pieces {
   readonly #sql: SqlStorage;
@@ -44,7 +50,7 @@ export class Pieces {
 
   /** Folds runs of small inline pieces once a file has many extents. */
   fold(ext: Extent[]): Extent[] {
-    const runs = foldRuns(ext, MAX_EXTENTS, INLINE_MAX);
+    const runs = foldRuns(ext, extentsAllowed(sizeOf(ext)), INLINE_MAX);
     if (!runs.length) return ext;
     const out: Extent[] = [];
     let i = 0;

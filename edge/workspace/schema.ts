@@ -14,6 +14,8 @@ import { TASK_TABLES } from "./tasks.ts";
 import { RUN_TABLES } from "./runs.ts";
 import { STAGING_TABLES } from "./staging.ts";
 import { TREE_TABLES } from "./tree.ts";
+import { CAP_TABLES } from "./caps.ts";
+import { SECRET_TABLES } from "./secrets.ts";
 
 /** Ordered steps: MIGRATIONS[i] brings the schema from version i to i + 1. Append only. */
 export const MIGRATIONS: readonly string[] = [
@@ -21,6 +23,7 @@ export const MIGRATIONS: readonly string[] = [
   STAGING_TABLES,
   ANSWER_TABLES,
   RUN_TABLES,
+  CAP_TABLES + SECRET_TABLES,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -109,6 +109,31 @@ describe("file operations (batch)", () => {
     expect(extents).toBeLessThanOrEqual(64);
   });
 
+  it("pages written all over a big file are kept as pieces, not folded back into the 128 KiB around each", async () => {
+    const a = newKey();
+    const ws = await createWs(a);
+    const size = 8 * INLINE_MAX, page = 4096;
+    const want = randomBytes(size);
+    await batch(a, ws, [{ op: "open", path: "db", flags: { write: true, create: true } }]);
+    await batch(a, ws, Array.from({ length: 8 }, (_, i) => ({ op: "write" as const, path: "db", offset: i * INLINE_MAX, bytes: want.slice(i * INLINE_MAX, (i + 1) * INLINE_MAX) })), true);
+    let written = size;
+    for (let round = 0; round < 6; round++) {
+      // As a database commits: 32 pages here and there, one atomic batch.
+      const ops = Array.from({ length: 32 }, (_, i) => {
+        const at = ((round * 37 + i * 7919) % (size / page)) * page;
+        const bytes = randomBytes(page);
+        want.set(bytes, at);
+        written += page;
+        return { op: "write" as const, path: "db", offset: at, bytes };
+      });
+      expect((await batch(a, ws, ops, true)).results.every((r) => r.ok)).toBe(true);
+    }
+    const back = (await batch(a, ws, [{ op: "read", path: "db", offset: 0, length: size }])).results[0]!;
+    expect(back.ok && back.bytes).toEqual(want);
+    const stored = await runInDurableObject(stub(ws), (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT sum(length(data)) AS n FROM pieces").one().n);
+    expect(stored).toBeLessThanOrEqual(written);
+  });
+
   it("renames atomically: files replace files, directories move with their contents", async () => {
     const a = newKey();
     const ws = await createWs(a);

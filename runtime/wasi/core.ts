@@ -40,6 +40,8 @@ export interface WasiOptions {
   guard?: <T>(p: Promise<T>) => Promise<T>;
   /** The directory preopened as fd 3 under the name "/" (default "/"); null for none. */
   preopen?: string | null;
+  /** Without JSPI: clock waits (poll_oneoff) block the thread through this instead of answering a Promise. */
+  blockingSleep?: (ms: number) => void;
 }
 
 export interface Fd {
@@ -93,6 +95,7 @@ export class WasiCore {
   stdout: (b: Uint8Array) => void;
   stderr: (b: Uint8Array) => void;
   guard: <T>(p: Promise<T>) => Promise<T>;
+  blockingSleep?: (ms: number) => void;
   buf: ArrayBuffer | null = null;
   u8 = new Uint8Array(0);
   dv = new DataView(new ArrayBuffer(0));
@@ -113,6 +116,7 @@ export class WasiCore {
     this.stdout = o.stdout ?? (() => {});
     this.stderr = o.stderr ?? (() => {});
     this.guard = o.guard ?? ((p) => p);
+    this.blockingSleep = o.blockingSleep;
     const stdio = (n: 0 | 1 | 2): Fd => ({ type: FILETYPE.CHARACTER_DEVICE, path: "", stdio: n, base: RIGHTS_STDIO, inheriting: 0n, flags: n ? FDFLAGS.APPEND : 0 });
     this.fds.push(stdio(0), stdio(1), stdio(2));
     if (o.preopen !== null) this.fds.push({ type: FILETYPE.DIRECTORY, path: o.preopen ?? "/", base: RIGHTS_DIR, inheriting: RIGHTS_ALL, flags: 0, preopen: "/" });

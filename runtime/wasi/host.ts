@@ -2,6 +2,9 @@
 // copy-in/copy-out: every syscall reaches the services. Syscalls answer a number when the services
 // answer synchronously and a Promise when they wait; the imports are wrapped in
 // WebAssembly.Suspending so a waiting service suspends the guest (JSPI) instead of blocking.
+// Without JSPI (`jspi: false`) the imports are plain functions: every service must answer
+// synchronously (memory, or a proxy that blocks on Atomics.wait, browser/sab-fs.ts), and a
+// service that answers with a Promise stops the process with an error rather than be misread.
 //
 // The syscalls live by concern: fd.ts, path.ts, clock.ts, proc.ts, poll.ts; the guest's state and
 // the helpers they share in core.ts; struct layouts beside the constants in defs.ts.
@@ -15,14 +18,26 @@ import { fdSyscalls } from "./fd.ts";
 import { pathSyscalls } from "./path.ts";
 import { pollSyscalls } from "./poll.ts";
 import { procSyscalls } from "./proc.ts";
-import { tracer } from "./trace.ts";
 
 export { LimitExceeded, ProcExit } from "./core.ts";
 export type { StdinReader } from "./core.ts";
 
+/** Wraps a syscall to trace it (runtime/wasi/trace.ts `tracer`, given the host whose memory it reads). */
+export type Tracer = (host: WasiCore) => (name: string, call: Syscall) => Syscall;
+
 export interface WasiOptions extends CoreOptions {
-  /** Called with one line per syscall: its arguments, result and errno (strace). Off: no cost. */
-  trace?: (line: string) => void;
+  /**
+   * One line per syscall: its arguments, result and errno (strace). Off: no cost, not even its
+   * module's load (runtime/process.ts imports trace.ts only for a traced run).
+   */
+  trace?: Tracer;
+  /** false: plain imports, no WebAssembly.Suspending; every service must answer synchronously. */
+  jspi?: boolean;
+}
+
+/** A service answered with a Promise in a process run without JSPI: a host's mistake, never an errno. */
+export class SyncViolation extends Error {
+  override name = "SyncViolation";
 }
 /** What a platform without JSPI (WebAssembly.Suspending) gets from spawn: what is missing, and what to do. */
 export class JspiMissing extends Error {
@@ -41,11 +56,13 @@ export function requireJspi(): void {
 
 
 export class WasiHost extends WasiCore {
-  readonly #trace?: (line: string) => void;
+  readonly #trace?: Tracer;
+  readonly #jspi: boolean;
 
   constructor(o: WasiOptions) {
     super(o);
     this.#trace = o.trace;
+    this.#jspi = o.jspi !== false;
   }
 
   #syscalls(): Record<string, Syscall> {
@@ -57,20 +74,25 @@ export class WasiHost extends WasiCore {
    * more to write its line; without one, nothing of tracing is on the path.
    */
   imports(): Record<string, unknown> {
-    requireJspi();
+    const jspi = this.#jspi;
+    if (jspi) requireJspi();
     const out: Record<string, unknown> = {};
-    const trace = this.#trace ? tracer(this, this.#trace) : null;
+    const trace = this.#trace ? this.#trace(this) : null;
     for (const [name, fn] of Object.entries(this.#syscalls())) {
       const call = (...a: never[]): MaybePromise<number> => {
+        let r: MaybePromise<number>;
         try {
-          const r = fn(...a);
-          return isPromise(r) ? this.guard(r).catch(errnoOf) : r;
+          r = fn(...a);
         } catch (e) {
           return errnoOf(e);
         }
+        if (!isPromise(r)) return r;
+        if (jspi) return this.guard(r).catch(errnoOf);
+        r.catch(() => {});
+        throw new SyncViolation(`${name}: a service answered with a Promise, and this process runs without JSPI (every service must answer synchronously)`);
       };
       const traced = trace ? trace(name, call) : call;
-      out[name] = ASYNC.has(name) ? new WebAssembly.Suspending(traced) : traced;
+      out[name] = jspi && ASYNC.has(name) ? new WebAssembly.Suspending(traced) : traced;
     }
     return out;
   }

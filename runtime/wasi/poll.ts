@@ -56,5 +56,9 @@ export function poll(w: WasiCore, inPtr: number, outPtr: number, nsubs: number, 
     return finish();
   };
   if (waitMs <= 0) return wake();
+  if (w.blockingSleep) {
+    w.blockingSleep(waitMs);
+    return wake();
+  }
   return new Promise<number>((resolve) => setTimeout(() => resolve(wake()), Math.min(waitMs, 2 ** 31 - 1)));
 }

@@ -16,6 +16,7 @@ import { HttpCap } from "./http.ts";
 import { LlmCap } from "./llm.ts";
 import { providerFrom, type LlmProvider } from "./llm-provider.ts";
 import { NostrCap } from "./nostr.ts";
+import type { LinkFactory } from "./nostr-relays.ts";
 import { Secrets, type Secret } from "./secrets.ts";
 import { WsCap, type WsConnect } from "./ws.ts";
 
@@ -23,7 +24,7 @@ export interface CapGrants {
   http?: { hosts: string | string[]; timeoutMs?: number; maxReply?: number; budget?: BudgetLimits };
   ws?: { hosts: string | string[]; timeoutMs?: number; budget?: BudgetLimits };
   /** The agent's identity (hex secret key) and its relays. */
-  nostr?: { secretKey: string; relays: string[]; timeoutMs?: number; budget?: BudgetLimits };
+  nostr?: { secretKey: string; relays: string[]; links?: LinkFactory[]; timeoutMs?: number; budget?: BudgetLimits };
   /** "offline", "openai:BASE_URL[#MODEL]", or a provider object (workers-ai at the edge). */
   llm?: { provider: string | LlmProvider; apiKey?: string; timeoutMs?: number; budget?: BudgetLimits };
 }
@@ -39,6 +40,8 @@ export interface GrantOptions {
   /** A fetch made for one grant (Node: fetch-node.ts's pinnedFetch, which checks the address it connects to). */
   fetchFor?: (grant: HostGrant) => typeof fetch;
   wsConnect?: WsConnect;
+  /** A WebSocket connect made for one grant (Node: ws-node.ts's pinnedWsConnect, which checks the address it connects to). */
+  wsConnectFor?: (grant: HostGrant) => WsConnect;
 }
 
 export interface Granted {
@@ -66,13 +69,14 @@ export function grantCaps(ns: Namespace, grants: CapGrants, o: GrantOptions = {}
   }
   if (grants.ws) {
     const g = grants.ws;
-    const cap = new WsCap({ grant: { patterns: parseHosts(g.hosts), resolve: o.resolve }, secrets, timeoutMs: g.timeoutMs, budget: budget("ws", g.budget), connect: o.wsConnect, ctx });
+    const grant: HostGrant = { patterns: parseHosts(g.hosts), resolve: o.resolve };
+    const cap = new WsCap({ grant, secrets, timeoutMs: g.timeoutMs, budget: budget("ws", g.budget), connect: o.wsConnectFor?.(grant) ?? o.wsConnect, ctx });
     mount("ws", cap.service());
     closers.push(() => cap.close());
   }
   if (grants.nostr) {
     const g = grants.nostr;
-    const cap = new NostrCap({ secretKey: g.secretKey, relays: g.relays, timeoutMs: g.timeoutMs, budget: budget("nostr", g.budget), ctx });
+    const cap = new NostrCap({ secretKey: g.secretKey, relays: g.relays, links: g.links, timeoutMs: g.timeoutMs, budget: budget("nostr", g.budget), ctx });
     // Read-write, not "sign": the key is held in the service and is never a file, so there is
     // nothing to hide, and sign-only would forbid the subscription clone files.
     mount("nostr", cap.service());

@@ -43,7 +43,7 @@ const FORBIDDEN_HEADERS = new Set(["host", "content-length", "transfer-encoding"
 const CROSS_ORIGIN_DROP = new Set(["authorization", "cookie", "proxy-authorization"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** A response, with its time limit still running until `settled` (the body counts too). */
 export interface Sent {

@@ -29,7 +29,7 @@ const ROLES = new Set(["system", "user", "assistant"]);
 export function parseLlmRequest(bytes: Uint8Array): LlmRequest {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     throw fsError("EINVAL", "complete: the request is not UTF-8");
   }

@@ -1,37 +1,68 @@
-// A small Nostr relay client over the global WebSocket (Node, browsers, Workers): one socket per
-// relay, opened on first use and again after it drops; NIP-01 EVENT/OK, REQ/EOSE/CLOSE, and NIP-42
-// AUTH answered with the agent's key when a relay asks. Used by /cap/nostr.
+// A small Nostr relay client: one link per relay, behind the `RelayLink` seam. `RelayConn` is the
+// link over a WebSocket (the global one by default, in Node, browsers and Workers; or a socket a
+// host opens another way, as the edge does to its own relay object): opened on first use and
+// again after it drops; NIP-01 EVENT/OK, REQ/EOSE/CLOSE, and NIP-42 AUTH answered with the
+// agent's key when a relay asks. `Relays` merges the links for /cap/nostr.
 import type { Event, EventTemplate } from "nostr-tools/pure";
 
 export type Filter = Record<string, unknown>;
 export type SignAuth = (t: EventTemplate) => Event;
 
-interface Sub {
+export interface Sub {
   onEvent(e: Event): void;
   onEose(): void;
   onClosed(message: string): void;
 }
 
-class RelayConn {
+/** One relay as /cap/nostr uses it. A host may supply its own (the edge speaks RPC to its relay object). */
+export interface RelayLink {
+  readonly url: string;
+  /** Sends an event; answers the relay's OK (or why not). Never throws. */
+  publish(e: Event, timeoutMs: number): Promise<{ ok: boolean; message: string }>;
+  /** Starts subscription `id`: stored events, EOSE, then live ones, until `unsub`. */
+  req(id: string, filters: Filter[], sub: Sub, timeoutMs: number): Promise<void>;
+  unsub(id: string): void;
+  /** Stored events only, in one call (optional: without it a query is a REQ closed at EOSE). */
+  fetch?(filters: Filter[], timeoutMs: number): Promise<Event[]>;
+  close(): void;
+}
+
+/** Makes a link for a relay, given how to answer NIP-42 AUTH and the agent's pubkey. */
+export type LinkFactory = (auth: SignAuth, pubkey: string) => RelayLink;
+
+/** Opens a WebSocket that is already open when the promise resolves (a host's own transport). */
+export type OpenSocket = (url: string) => Promise<WebSocket>;
+
+export class RelayConn implements RelayLink {
   readonly url: string;
   #ws: WebSocket | null = null;
   #ready: Promise<void> | null = null;
   readonly #subs = new Map<string, Sub>();
   readonly #oks = new Map<string, (ok: boolean, message: string) => void>();
   readonly #auth: SignAuth;
+  readonly #openSocket: OpenSocket | undefined;
   #authed: Promise<void> | null = null;
 
-  constructor(url: string, auth: SignAuth) {
+  constructor(url: string, auth: SignAuth, openSocket?: OpenSocket) {
     this.url = url;
     this.#auth = auth;
+    this.#openSocket = openSocket;
   }
 
   open(timeoutMs: number): Promise<void> {
-    if (this.#ready && this.#ws && this.#ws.readyState <= 1) return this.#ready;
-    const ws = new WebSocket(this.url);
-    this.#ws = ws;
+    // A socket that is open, or one still being opened (#ws is set once a host's socket arrives).
+    if (this.#ready && (this.#ws ? this.#ws.readyState <= 1 : this.#openSocket)) return this.#ready;
+    this.#ws = null;
     this.#authed = null;
-    this.#ready = new Promise<void>((resolve, reject) => {
+    this.#ready = this.#openSocket ? this.#openWith(this.#openSocket, timeoutMs) : this.#openGlobal(timeoutMs);
+    this.#ready.catch(() => {});
+    return this.#ready;
+  }
+
+  #openGlobal(timeoutMs: number): Promise<void> {
+    const ws = new WebSocket(this.url);
+    this.#attach(ws);
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new Error(`no connection within ${timeoutMs} ms`));
         ws.close();
@@ -45,7 +76,27 @@ class RelayConn {
         reject(new Error("cannot connect"));
       });
     });
-    this.#ready.catch(() => {});
+  }
+
+  async #openWith(open: OpenSocket, timeoutMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs)));
+    const opening = open(this.url);
+    try {
+      const ws = await Promise.race([opening, late]);
+      // Listeners go on in the same turn the socket arrives: its first message (AUTH) is a later task.
+      this.#attach(ws);
+    } catch (e) {
+      opening.then((ws) => ws.close(), () => {});
+      this.#ready = null;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #attach(ws: WebSocket): void {
+    this.#ws = ws;
     ws.addEventListener("message", (m) => this.#onMessage(typeof m.data === "string" ? m.data : ""));
     ws.addEventListener("close", () => {
       for (const [id, s] of this.#subs) {
@@ -57,7 +108,6 @@ class RelayConn {
         ok(false, "connection closed");
       }
     });
-    return this.#ready;
   }
 
   #send(msg: unknown[]): void {
@@ -148,10 +198,11 @@ let nextSub = 0;
 const subId = (): string => `oanix-${(nextSub++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
 export class Relays {
-  readonly #conns: RelayConn[];
+  readonly #conns: RelayLink[];
 
-  constructor(urls: string[], auth: SignAuth) {
-    this.#conns = urls.map((u) => new RelayConn(u, auth));
+  /** Sockets to `urls`, then the host's own `links`. */
+  constructor(urls: string[], auth: SignAuth, links: RelayLink[] = []) {
+    this.#conns = [...urls.map((u) => new RelayConn(u, auth)), ...links];
   }
 
   get urls(): string[] {
@@ -168,7 +219,14 @@ export class Relays {
   async query(filters: Filter[], timeoutMs: number): Promise<{ events: Event[]; failed: string[] }> {
     const seen = new Map<string, Event>();
     const failed: string[] = [];
-    await Promise.all(this.#conns.map((c) => new Promise<void>((resolve) => {
+    const stored = async (c: RelayLink & Required<Pick<RelayLink, "fetch">>): Promise<void> => {
+      try {
+        for (const e of await c.fetch(filters, timeoutMs)) if (e && typeof e.id === "string") seen.set(e.id, e);
+      } catch (e) {
+        failed.push(`${c.url}: ${(e as Error).message}`);
+      }
+    };
+    await Promise.all(this.#conns.map((c) => c.fetch ? stored(c as RelayLink & Required<Pick<RelayLink, "fetch">>) : new Promise<void>((resolve) => {
       const id = subId();
       const timer = setTimeout(() => {
         c.unsub(id);

@@ -19,7 +19,7 @@ import * as nip44 from "nostr-tools/nip44";
 import { finalizeEvent, getPublicKey, verifyEvent, type Event, type EventTemplate } from "nostr-tools/pure";
 import { cloneDir, handle, type Conn } from "./clone.ts";
 import { report, type CapContext } from "./events.ts";
-import { Relays, type Filter } from "./nostr-relays.ts";
+import { Relays, type Filter, type LinkFactory } from "./nostr-relays.ts";
 import { Pipe } from "./pipe.ts";
 import { isRecord, jsonReply, parseJson, reqReplyFile } from "./reqreply.ts";
 import { CapFs, dir, textFile, type CapFile } from "./tree.ts";
@@ -28,6 +28,8 @@ export interface NostrCapOptions {
   /** 64 hex digits. */
   secretKey: string;
   relays: string[];
+  /** Relays the host reaches its own way (the edge: its relay object, by RPC), after `relays`. */
+  links?: LinkFactory[];
   timeoutMs?: number;
   budget?: Budget;
   ctx: CapContext;
@@ -65,7 +67,8 @@ export class NostrCap {
     this.#o = o;
     this.#sk = hexToBytes(o.secretKey);
     this.pubkey = getPublicKey(this.#sk);
-    this.#relays = new Relays(o.relays, (t) => finalizeEvent(t, this.#sk));
+    const auth = (t: EventTemplate): Event => finalizeEvent(t, this.#sk);
+    this.#relays = new Relays(o.relays, auth, (o.links ?? []).map((make) => make(auth, this.pubkey)));
   }
 
   get #ms(): number {

@@ -122,7 +122,7 @@ export function concat(chunks: Uint8Array[], size = chunks.reduce((n, c) => n + 
   return out;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 const encoder = new TextEncoder();
 
 /** The request as JSON, or EINVAL with the parser's reason. */

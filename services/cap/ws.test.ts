@@ -4,6 +4,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket as ServerSocket } from "ws";
 import { grantCaps, type CapGrants, type GrantOptions } from "./grant.ts";
+import type { Resolver } from "./hosts.ts";
+import { pinnedWsConnect } from "./ws-node.ts";
 import { capNamespace, dec, enc, failsWith, readAll, readText } from "./testing.ts";
 
 let wss: WebSocketServer;
@@ -16,7 +18,7 @@ beforeAll(async () => {
   await new Promise((r) => wss.once("listening", r));
   port = (wss.address() as AddressInfo).port;
   wss.on("connection", (s: ServerSocket, req) => {
-    seenHeaders.push({ "x-key": req.headers["x-key"] as string | undefined });
+    seenHeaders.push({ "x-key": req.headers["x-key"] as string | undefined, host: req.headers.host });
     s.on("message", (data, isBinary) => {
       const text = isBinary ? null : data.toString();
       if (text === "bye") return s.close(4001, "as asked");
@@ -118,7 +120,7 @@ describe("/cap/ws", () => {
   it("a secret in a connect header reaches the server for a bound host only", async () => {
     const { ns } = setup({}, { secrets: { K: { value: "ws-secret-42", hosts: [`127.0.0.1:${port}`] } } });
     const c = await connect(ns, { url: `ws://127.0.0.1:${port}/`, headers: { "X-Key": "$secret:K" } });
-    expect(seenHeaders.at(-1)).toEqual({ "x-key": "ws-secret-42" });
+    expect(seenHeaders.at(-1)).toMatchObject({ "x-key": "ws-secret-42" });
     await c.clone.close();
     const { ns: other } = setup({}, { secrets: { K: { value: "ws-secret-42", hosts: ["example.com"] } } });
     const clone = await other.open("/cap/ws/clone", { read: true });
@@ -133,6 +135,39 @@ describe("/cap/ws", () => {
     await c.data.write(enc("12345"));
     expect(dec(await c.data.read(100))).toBe("12345");
     expect(await failsWith(async () => c.data.write(enc("x")))).toBe("EDQUOT");
+    await c.clone.close();
+  });
+});
+
+describe("/cap/ws with pinnedWsConnect (Node: the address is checked where the socket connects)", () => {
+  const pinned = (hosts: string, resolve: Resolver) => setup({ hosts }, { resolve, wsConnectFor: pinnedWsConnect });
+
+  it("a name that rebinds to loopback between the check and the connect is refused at the connect", async () => {
+    let calls = 0;
+    const rebinding: Resolver = async () => (calls++ === 0 ? ["93.184.215.14"] : ["127.0.0.1"]);
+    const { ns, capErrors } = pinned("rebind.test", rebinding);
+    const before = seenHeaders.length;
+    const clone = await ns.open("/cap/ws/clone", { read: true });
+    const n = dec(await readAll(clone)).trim();
+    const ctl = await ns.open(`/cap/ws/${n}/ctl`, { write: true });
+    expect(await failsWith(async () => ctl.write(enc(JSON.stringify({ url: `ws://rebind.test:${port}/` }))))).toBe("EACCES");
+    await clone.close();
+    expect(calls).toBe(2); // the check, then the connect's own lookup: the second answer is the one judged
+    expect(seenHeaders.length).toBe(before); // nothing reached the server
+    expect(String(capErrors()[0]!.reason)).toContain("127.0.0.1");
+  });
+
+  it("connects to the address the resolver gave, with the name kept in the Host header", async () => {
+    const { ns } = pinned(`echo.test:${port}`, async () => ["127.0.0.1"]);
+    const c = await connect(ns, { url: `ws://echo.test:${port}/`, headers: { "X-Key": "plain" } });
+    expect(seenHeaders.at(-1)).toEqual({ "x-key": "plain", host: `echo.test:${port}` });
+    await c.data.write(enc("through the pinned socket"));
+    expect(dec(await c.data.read(100))).toBe("through the pinned socket");
+    await c.binary.write(new Uint8Array([4, 5]));
+    expect([...(await c.binary.read(100))]).toEqual([4, 5]);
+    await c.ctl.write(enc("close 4002 bye"));
+    expect((await c.data.read(100)).length).toBe(0);
+    expect(JSON.parse(await readText(ns, `/cap/ws/${c.n}/status`))).toMatchObject({ state: "closed", closeCode: 4002, closeReason: "bye" });
     await c.clone.close();
   });
 });

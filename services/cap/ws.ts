@@ -23,7 +23,7 @@ export interface WebSocketLike {
   binaryType: string;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
-  addEventListener(type: string, fn: (ev: { data?: unknown; code?: number; reason?: string }) => void): void;
+  addEventListener(type: string, fn: (ev: { data?: unknown; code?: number; reason?: string; cause?: { code?: string; message: string } }) => void): void;
 }
 
 export type WsConnect = (url: URL, protocols: string[], headers: Record<string, string>) => WebSocketLike;
@@ -99,7 +99,8 @@ export class WsCap {
       });
       ws.addEventListener("close", (ev) => {
         clearTimeout(timer);
-        reject(fsError("ECONNREFUSED", `${url.host}: closed before it opened (${ev.code ?? "?"})`));
+        if (ev.cause?.code === "EACCES") reject(fsError("EACCES", `${url.host}: ${ev.cause.message}; grant it by exact host:port`));
+        else reject(fsError("ECONNREFUSED", `${url.host}: closed before it opened (${ev.code ?? "?"}${ev.cause ? `, ${ev.cause.message}` : ""})`));
       });
     });
     return ws;
@@ -178,7 +179,7 @@ export class WsCap {
         if (isText) {
           let s: string;
           try {
-            s = new TextDecoder("utf-8", { fatal: true }).decode(data);
+            s = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(data);
           } catch {
             throw f(fsError("EILSEQ", "a text message must be UTF-8 (send bytes through binary)"));
           }

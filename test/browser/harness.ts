@@ -17,8 +17,8 @@ if (!HAVE_CHROMIUM)
 export interface Lab {
   edge: Edge;
   browser: Browser;
-  /** A new page (own context: own OPFS and IndexedDB unless `context` is shared) at the console. */
-  page(o?: { path?: string }): Promise<Watched>;
+  /** A new page (in the lab's one context: OPFS, IndexedDB and storage are shared) at the console; `before` runs before it loads. */
+  page(o?: { path?: string; before?: (page: Page) => Promise<void> }): Promise<Watched>;
   stop(): Promise<void>;
 }
 
@@ -56,6 +56,7 @@ export async function startLab(): Promise<Lab> {
       page.on("response", (r) => {
         if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
       });
+      await o.before?.(page);
       await page.goto(edge.url + (o.path ?? "/"));
       await ready(page);
       return { page, problems };

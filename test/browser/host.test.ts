@@ -1,6 +1,7 @@
 // The library (`/oanix.js`) in real Chromium: guests on memory, OPFS (surviving a reload) and an
-// edge workspace; limits (a busy loop stopped at timeoutMs, memory capped, kill); the JSPI-less
-// fallback refused with a clear error; and a browser console that stays clean throughout.
+// edge workspace; limits (a busy loop stopped at timeoutMs, memory capped, kill); bad options
+// refused with a clear error; and a browser console that stays clean throughout. The JSPI-free
+// path has its own suite (fallback.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decode } from "nostr-tools/nip19";
 import { readFileSync } from "node:fs";
@@ -167,7 +168,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
     expect(r.after).toMatchObject({ code: 0, stdout: "hello\n" });
   });
 
-  it("a bad mount or module is a clear error, and jspi:false says the fallback is not built", async () => {
+  it("a bad mount or module is a clear error, and so is asking for a NIP-07 signer on a page without one", async () => {
     const bad = await w.page.evaluate(async () => {
       const { createHost } = oanix();
       const host = await createHost();
@@ -175,7 +176,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
       for (const f of [
         () => host.run(new URL("/agents/hello.wasm", location.href), { mounts: { "/x": "ftp://nowhere" } }),
         () => host.run(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5])),
-        () => createHost({ jspi: false }),
+        () => createHost({ signer: "nip07" }),
         () => createHost({ workerUrl: "/no-such-worker.js" }),
       ]) out.push(await f().then(() => "no error", (e: Error) => e.message));
       host.close();
@@ -183,7 +184,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the OANIX library in Chromium", () => {
     });
     expect(bad[0]).toMatch(/mount \/x: unknown source "ftp:\/\/nowhere"/);
     expect(bad[1]).toMatch(/invalid wasm module/);
-    expect(bad[2]).toMatch(/fallback is not built/);
+    expect(bad[2]).toMatch(/this page has no NIP-07 signer \(window\.nostr\)/);
     expect(bad[3]).toMatch(/the OANIX runtime worker failed: .*no-such-worker\.js/);
     // The missing worker script is an expected 404 (its "request failed" may arrive later still):
     // the last test leaves it out.

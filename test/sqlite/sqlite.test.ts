@@ -1,8 +1,8 @@
 // SQLite 3 (compiled to wasm32-wasi from the amalgamation, test/sqlite/build.ts) is a real
 // program nobody here wrote: it must pass every journal mode, a rollback, a sort through an
 // unlinked temp file, integrity_check and a reopen on every kind of mount — memory, a host
-// directory, and an edge workspace through services/remote. 10,000 rows each; the 100,000-row
-// figures are measured by hand (services/REMOTE.md, the report of the change).
+// directory, and an edge workspace through services/remote. 10,000 rows each; 100,000 rows on the
+// edge are measured by bench/sqlite-edge.ts (SQLITE_ROWS=100000).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -5,30 +5,55 @@ import type { Program } from "../../../runtime/modules.ts";
 import { Namespace } from "../../../runtime/namespace.ts";
 import { spawn } from "../../../runtime/process.ts";
 import type { FileService } from "../../../runtime/types.ts";
+import { fsError } from "../../../runtime/errors.ts";
 import { grantCaps } from "../../../services/cap/grant.ts";
-import type { LlmCall, LlmProvider, LlmReply, LlmRequest } from "../../../services/cap/llm-provider.ts";
+import { countTokens, type LlmCall, type LlmProvider, type LlmReply, type LlmRequest } from "../../../services/cap/llm-provider.ts";
 import { LogsService } from "../../../services/logs.ts";
 import { TaskService } from "../../../services/task.ts";
 
-/** Counts calls and tokens, and keeps the provider's last error (the guest only sees an errno). */
+/** The prompt's size in the provider-neutral count (words and punctuation runs). */
+const promptEstimate = (req: LlmRequest): number => req.messages.reduce((n, m) => n + countTokens(m.content), 0);
+
+/**
+ * Counts calls and tokens, keeps the provider's last error (the guest only sees an errno), and
+ * holds the invocation's token budget: a call whose prompt alone would leave nothing of it is
+ * refused (EDQUOT) before it reaches the provider, and max_tokens is clamped to what the prompt
+ * leaves, so a run pauses at its budget instead of passing it by a whole call. The prompt's size
+ * is estimated before the call, scaled by the highest ratio of the provider's own prompt count to
+ * the estimate seen so far (a tokenizer that counts more than words is learned after one reply).
+ */
 export class Metered implements LlmProvider {
   readonly name: string;
   calls = 0;
   tokens = 0;
   lastError: Error | null = null;
   readonly #inner: LlmProvider;
-  constructor(inner: LlmProvider) {
+  readonly #limit: number;
+  #ratio = 1;
+  constructor(inner: LlmProvider, o: { limit?: number } = {}) {
     this.#inner = inner;
     this.name = inner.name;
+    this.#limit = o.limit ?? Infinity;
   }
   models(signal: AbortSignal): Promise<string[]> {
     return this.#inner.models(signal);
   }
   async complete(req: LlmRequest, call: LlmCall): Promise<LlmReply> {
+    const estimate = promptEstimate(req);
+    if (Number.isFinite(this.#limit)) {
+      const left = this.#limit - this.tokens;
+      const prompt = Math.ceil(estimate * this.#ratio);
+      if (left - prompt < 1) {
+        this.lastError = fsError("EDQUOT", `the token budget is spent (${Math.max(0, left)} tokens left, the prompt alone is about ${prompt})`);
+        throw this.lastError;
+      }
+      req = { ...req, max_tokens: Math.min(req.max_tokens ?? Infinity, left - prompt) };
+    }
     this.calls++;
     try {
       const r = await this.#inner.complete(req, call);
       this.tokens += r.usage.prompt_tokens + r.usage.completion_tokens;
+      if (estimate > 0) this.#ratio = Math.max(this.#ratio, r.usage.prompt_tokens / estimate);
       return r;
     } catch (e) {
       this.lastError = e instanceof Error ? e : new Error(String(e));

@@ -159,6 +159,23 @@ describe("a planning run", () => {
     expect(done.calls).toBe(bodies.length);
   });
 
+  it("never spends past its budget: the call that would pass it is refused before it is made", async () => {
+    // A provider whose tokenizer counts twice the words: the estimate learns it from the first reply.
+    const doubled = { name: "doubled", models: async () => ["d"], complete: async (req: never, call: never) => {
+      const r = await new OfflineProvider().complete(req, call);
+      return { ...r, usage: { ...r.usage, prompt_tokens: r.usage.prompt_tokens * 2 } };
+    } };
+    for (const [provider, budget] of [[new OfflineProvider(), 500], [new OfflineProvider(), 2000], [new OfflineProvider(), 3000], [doubled, 2000]] as const) {
+      const ws = new MemService();
+      const paused = await startPlan("Drone bread", { workspace: ws, provider, llm: "offline", programs, budgetTokens: budget });
+      expect(paused.status).toBe("paused");
+      expect(paused.tokens).toBeLessThanOrEqual(budget);
+      expect(paused.error).toMatchObject({ code: "EDQUOT" });
+      const done = await resumePlan(paused.run, { workspace: ws, provider, llm: "offline", programs });
+      expect(done.status).toBe("completed");
+    }
+  });
+
   it("a provider that errors fails the run with the reason; resuming later loses nothing", async () => {
     script();
     stub.requests.length = 0;

@@ -8,6 +8,7 @@ import type { FileService } from "../../../runtime/types.ts";
 import type { LlmProvider } from "../../../services/cap/llm-provider.ts";
 import { KILL_TEST, PHASES, phaseStem, type PhaseDef } from "../../planning/phases.ts";
 import { Metered, runAgent, type AgentOutcome } from "./agents.ts";
+import { LockLost, RunLock, type LockOptions } from "./lock.ts";
 import { list, moveIfThere, readText, writeText } from "./files.ts";
 import { parseLine, parseReview, parseRevisit, parseVerdict } from "./markers.ts";
 import { writePackage } from "./package.ts";
@@ -50,6 +51,16 @@ export interface PlanOptions {
    * that drives runs in slices, such as an edge alarm or Workflow step, resumes it next time). */
   maxAgents?: number;
   onProgress?: (p: Progress) => void;
+  /** Stops the run between agents (it stays "running", checkpointed, to be resumed). */
+  signal?: AbortSignal;
+  /** The new run's id (startPlan); a fresh one by default. */
+  run?: string;
+  /** Called after every checkpoint with the record just written (the edge mirrors it to D1 and
+   * derives the run's events from it; a host that dies before it returns sees the same record on
+   * resume). */
+  onCheckpoint?: (rec: RunRecord) => void | Promise<void>;
+  /** Who drives, for the run's lock (lock.ts): one driver at a time, however many resumers. */
+  driver?: LockOptions;
 }
 
 /** A bad request (empty idea, unknown run): nothing was started. */
@@ -66,42 +77,62 @@ export function checkIdea(idea: string): string {
 export async function startPlan(idea: string, o: PlanOptions): Promise<RunRecord> {
   const now = new Date().toISOString();
   const rec: RunRecord = {
-    version: 1, run: newRunId(), idea: checkIdea(idea), status: "running", llm: o.llm,
+    version: 1, run: o.run ?? newRunId(), idea: checkIdea(idea), status: "running", llm: o.llm,
     reviewIterations: o.reviewIterations ?? 3, maxPivots: o.maxPivots ?? 2, pivots: 0, next: 0,
     phases: [], pivotHistory: [], tokens: 0, calls: 0, createdAt: now, updatedAt: now,
   };
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(rec.run)) throw new PlanError(`"${rec.run}" is not a run id`);
   if (!Number.isInteger(rec.reviewIterations) || rec.reviewIterations < 1) throw new PlanError("--review-iterations takes a whole number ≥ 1");
   if (!Number.isInteger(rec.maxPivots) || rec.maxPivots < 0) throw new PlanError("--max-pivots takes a whole number ≥ 0");
+  if (await loadRecord(o.workspace, rec.run).catch(() => null)) throw new PlanError(`run ${rec.run} exists already`);
   try {
     await saveRecord(o.workspace, rec);
   } catch (e) {
     throw new PlanError(`cannot write the run record in the workspace (${(e as Error).message}); is it read-only?`);
   }
-  return drive(rec, o);
+  return locked(rec.run, o, (lock) => drive(rec, o, lock));
 }
 
 /** Resumes a paused, failed or interrupted run from its last checkpoint. */
 export async function resumePlan(run: string, o: PlanOptions): Promise<RunRecord> {
-  const rec = await loadRecord(o.workspace, run);
-  if (!rec) throw new PlanError(`no run ${run} in the workspace`);
-  if (rec.status === "completed" || rec.status === "killed") return rec;
-  rec.status = "running";
-  delete rec.error;
-  return drive(rec, o);
+  const first = await loadRecord(o.workspace, run);
+  if (!first) throw new PlanError(`no run ${run} in the workspace`);
+  if (first.status === "completed" || first.status === "killed") return first;
+  return locked(run, o, async (lock) => {
+    // Read again under the lock: the checkpoint of whoever drove last.
+    const rec = (await loadRecord(o.workspace, run))!;
+    if (rec.status === "completed" || rec.status === "killed") return rec;
+    rec.status = "running";
+    delete rec.error;
+    return drive(rec, o, lock);
+  });
 }
 
-async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
+/** Runs `fn` holding the run's lock (LockBusy when another driver holds it). */
+async function locked(run: string, o: PlanOptions, fn: (lock: RunLock) => Promise<RunRecord>): Promise<RunRecord> {
+  const lock = await RunLock.acquire(o.workspace, run, o.driver ?? { owner: `host#${crypto.randomUUID()}` });
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function drive(rec: RunRecord, o: PlanOptions, lock: RunLock): Promise<RunRecord> {
   const phases = o.phases ?? PHASES;
-  const metered = new Metered(o.provider);
+  const metered = new Metered(o.provider, { limit: o.budgetTokens });
   const fs = o.workspace;
   const counted = { tokens: 0, calls: 0 };
-  /** The checkpoint: this invocation's tokens and calls added, the record written. */
+  /** The checkpoint: this invocation's tokens and calls added, the record written (by the lock's
+   * holder only: a driver whose lease was taken over throws LockLost and writes nothing). */
   const save = async (): Promise<void> => {
+    await lock.check();
     rec.tokens += metered.tokens - counted.tokens;
     rec.calls += metered.calls - counted.calls;
     counted.tokens = metered.tokens;
     counted.calls = metered.calls;
     await saveRecord(fs, rec);
+    await o.onCheckpoint?.(rec);
   };
   const slice = { left: o.maxAgents ?? Infinity };
   const stop = async (status: "paused" | "failed", error: RunError): Promise<RunRecord> => {
@@ -152,6 +183,7 @@ async function drive(rec: RunRecord, o: PlanOptions): Promise<RunRecord> {
     await save();
     return rec;
   } catch (e) {
+    if (e instanceof LockLost) throw e;
     // The workspace refused a write (read-only, gone): keep what is written, say so.
     const err = e as { code?: string; message?: string };
     const error: RunError = { phase: phases[rec.next]?.name ?? "package", iteration: rec.current?.iterations.length ?? 0, agent: "host", code: err.code ?? "EIO", message: err.message ?? String(e) };
@@ -213,7 +245,7 @@ async function runPhase(
     if (last && (!ph.review || last.verdict !== undefined)) {
       if (!ph.review || last.verdict === "ACCEPT" || its.length >= rec.reviewIterations) break;
     }
-    if (slice.left-- <= 0) return { yield: true };
+    if (slice.left-- <= 0 || o.signal?.aborted) return { yield: true };
     if (!last || last.verdict !== undefined) {
       const n = its.length + 1;
       const it: Iteration = { n, artifact: `${stem}.i${n}.md`, json: `${stem}.i${n}.json`, tokens: 0 };

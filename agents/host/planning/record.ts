@@ -137,3 +137,14 @@ export function newRunId(now = new Date()): string {
   const r = crypto.getRandomValues(new Uint8Array(3));
   return `${t}-${[...r].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
+
+/** The summary the issue specifies (paths relative to the workspace root). */
+export function summary(rec: RunRecord): Record<string, unknown> {
+  return {
+    run: rec.run, idea: rec.idea, ...(rec.refinedIdea ? { refinedIdea: rec.refinedIdea } : {}), status: rec.status,
+    verdict: rec.verdict ?? null, pivots: rec.pivots,
+    phases: rec.phases.map((r) => ({ phase: r.phase, artifact: r.artifact, score: r.score, review: r.review, iterations: r.iterations.length })),
+    package: rec.package ?? null, tokens: rec.tokens, calls: rec.calls,
+    ...(rec.parked ? { parked: rec.parked } : {}), ...(rec.error ? { error: rec.error } : {}),
+  };
+}
