@@ -2,7 +2,7 @@
 // used by `npm start` (edge/dev/start.ts), the end-to-end tests and the bench.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
@@ -33,19 +33,25 @@ export function freePort(): Promise<number> {
 
 export const OFFLINE_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true", CI: "1", NO_COLOR: "1" };
 
+/** The local edge's Worker secrets, each made once per state directory. */
+const LOCAL_SECRETS = [
+  "SECRETS_KEY", // seals workspace secrets and agent keys (edge/workspace/seal.ts)
+  "PROVIDER_KEY", // the edge providers' Nostr keys derive from it (edge/provider/keys.ts)
+];
+
 /**
- * The local edge's SECRETS_KEY (edge/workspace/seal.ts), kept beside its state so sealed secrets
- * and agent keys open again after a restart: `<state>/secrets.env`, made once, mode 0600, passed
- * to wrangler with --env-file (never on the command line).
+ * The local edge's secrets, kept beside its state so sealed secrets, agent keys and provider
+ * identities hold across restarts: `<state>/secrets.env`, mode 0600, passed to wrangler with
+ * --env-file (never on the command line). A secret missing from an older file is added to it.
  */
 export function secretsEnvFile(persistTo: string): string {
   const file = join(persistTo, "secrets.env");
-  if (existsSync(file)) return file;
   mkdirSync(persistTo, { recursive: true });
-  try {
-    writeFileSync(file, `SECRETS_KEY=${randomBytes(32).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // another start made it first: keep theirs
+  const have = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const missing = LOCAL_SECRETS.filter((name) => !new RegExp(`^${name}=`, "m").test(have));
+  if (missing.length) {
+    const lines = missing.map((name) => `${name}=${randomBytes(32).toString("hex")}\n`).join("");
+    appendFileSync(file, (have && !have.endsWith("\n") ? "\n" : "") + lines, { mode: 0o600 });
   }
   return file;
 }
