@@ -86,15 +86,15 @@ export async function applyCaps(ns: Namespace, a: CapArgs): Promise<Granted> {
     throw new UsageError((e as Error).message);
   }
   if (!grants.nostr) return granted;
-  const [{ JobsService }, { Peer, secretBytes }, { NwcClient }] = await Promise.all([
-    import("../agents/host/jobs-service.ts"), import("../agents/host/nostr.ts"), import("../agents/host/wallet.ts"),
+  const [{ JobsService }, { Peer, secretBytes }, { walletFlag }] = await Promise.all([
+    import("../agents/host/jobs-service.ts"), import("../agents/host/nostr.ts"), import("./wallet-flag.ts"),
   ]);
-  let wallet: InstanceType<typeof NwcClient> | undefined;
+  let wallet: ReturnType<typeof walletFlag>;
   try {
-    if (a.wallet !== undefined) wallet = new NwcClient(a.wallet);
+    wallet = walletFlag(a.wallet);
   } catch (e) {
     granted.close();
-    throw new UsageError(`--wallet: ${(e as Error).message}`);
+    throw e;
   }
   const peer = new Peer(grants.nostr.relays, secretBytes(grants.nostr.secretKey));
   ns.mount("/cap/nostr/jobs", new JobsService({ peer, ...(wallet ? { wallet, budgetMsats: hireMsats ?? 0 } : {}) }));

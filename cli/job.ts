@@ -3,9 +3,9 @@ import { decode } from "nostr-tools/nip19";
 import { JobFailed, JobTimeout, OverBudget, submitJob, type JobRequest } from "../agents/host/job.ts";
 import { Peer, secretBytes } from "../agents/host/nostr.ts";
 import { INPUT_TYPES, type InputType } from "../agents/host/spec.ts";
-import { NwcClient } from "../agents/host/wallet.ts";
 import { loadSecret } from "../services/key.ts";
 import { UsageError } from "./usage.ts";
+import { walletFlag } from "./wallet-flag.ts";
 import { integer, parseFlags, relays, wantsHelp } from "./flags.ts";
 
 export const JOB_HELP = `oanix job --relay URL --kind KIND --input TEXT [options]
@@ -70,14 +70,7 @@ export async function jobCommand(argv: string[]): Promise<number> {
   }
   const providers = (f.many.provider ?? []).map(pubkeyOf);
   if (f.bool.has("encrypt") && providers.length !== 1) throw new UsageError("--encrypt needs exactly one --provider");
-  let wallet: NwcClient | undefined;
-  if (f.one.wallet !== undefined) {
-    try {
-      wallet = new NwcClient(f.one.wallet);
-    } catch (e) {
-      throw new UsageError(`--wallet: ${(e as Error).message}`);
-    }
-  }
+  const wallet = walletFlag(f.one.wallet);
   const req: JobRequest = {
     kind,
     inputs: data.map((d, i) => ({ data: d, type: (types[i] ?? types[types.length - 1] ?? "text") as InputType })),

@@ -6,10 +6,10 @@ import { Provider, type JobHandler } from "../agents/host/serve.ts";
 import { planJob } from "../agents/host/planning/job.ts";
 import { nodeDriver } from "../agents/host/planning/lock-node.ts";
 import { providerFrom } from "../services/cap/llm-provider.ts";
-import { NwcClient } from "../agents/host/wallet.ts";
 import { secretBytes } from "../agents/host/nostr.ts";
 import { loadSecret } from "../services/key.ts";
 import { UsageError } from "./usage.ts";
+import { walletFlag } from "./wallet-flag.ts";
 import { addCapFlag, emptyCapArgs } from "./caps.ts";
 import { capGrants } from "./cap-grants.ts";
 import { integer, parseFlags, relays, untilSignal, wantsHelp } from "./flags.ts";
@@ -104,14 +104,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { grants, secrets } = capGrants({ ...capArgs, budgets: capArgs.budgets.filter((b) => b !== msats) });
   // Served agents speak on the provider's relays unless --cap nostr=RELAYS names others.
   if (grants.nostr && capArgs.caps.get("nostr") === undefined) grants.nostr.relays = relayList;
-  let wallet: NwcClient | undefined;
-  if (f.one.wallet !== undefined) {
-    try {
-      wallet = new NwcClient(f.one.wallet);
-    } catch (e) {
-      throw new UsageError(`--wallet: ${(e as Error).message}`);
-    }
-  }
+  const wallet = walletFlag(f.one.wallet);
   if (wallet && f.one.price === undefined && !hiring) throw new UsageError("--wallet needs --price (invoices) or --cap nostr (paying hired agents)");
   const provider = new Provider({
     relays: relayList,

@@ -19,6 +19,7 @@ import { JobRouter } from "./jobs.ts";
 import type { PublishResult } from "./nip90.ts";
 import { storageReply } from "./replies.ts";
 import { seenBy, type Position } from "./shard.ts";
+import { nowSeconds } from "./expiry.ts";
 import type { Delivery, ShardRouter } from "./sharded.ts";
 
 /** The OK to send, and what runs once it is sent (fan-out, routing). */
@@ -43,7 +44,6 @@ export interface FrontHost {
 const MAX_GROUP = 256;
 const EVENT_MESSAGE = /^\s*\[\s*"EVENT"/;
 const isEvent = (m: string | ArrayBuffer | undefined) => typeof m === "string" && EVENT_MESSAGE.test(m);
-const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** One message of an EVENT group: replies held while it was checked, and the event if admitted. */
 type Slot = { held: string[]; event: NostrEvent | null };

@@ -24,6 +24,7 @@ import { BucketMap } from "./ratelimit.ts";
 import { checkRegistration, edgeAgentHandler, type AgentRegistration, type PublishResult } from "./nip90.ts";
 import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Limits } from "./nip77.ts";
 import { RelayState, type Attachment } from "./state.ts";
+import { ExpiryAlarm, nowSeconds } from "./expiry.ts";
 import { BackgroundIndexer, EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, storageReply, type Refusal } from "./replies.ts";
@@ -54,7 +55,6 @@ const BATCH_IDLE_MS = 2;
 const EVENT_MESSAGE = /^\s*\[\s*"EVENT"/;
 const encoder = new TextEncoder();
 
-const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** The client address Cloudflare puts on every request; absent for requests made inside the Worker. */
 export const CLIENT_IP_HEADER = "CF-Connecting-IP";
@@ -70,7 +70,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private moderation: Moderation;
   private admins: Set<string>;
   private jobs: JobRouter;
-  private nextExpiry: number | null = null;
+  private expiry: ExpiryAlarm;
   private neg: Nip77Sessions;
   private indexer: BackgroundIndexer;
   /** Set on a connection shard of a sharded relay (front.ts); null for the single object. */
@@ -82,6 +82,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   constructor(ctx: DurableObjectState, env: RelayEnv) {
     super(ctx, env);
     this.store = new EventStore(ctx.storage);
+    this.expiry = new ExpiryAlarm(ctx.storage, this.store);
     this.indexer = new BackgroundIndexer(this.store);
     this.state = new RelayState(ctx.storage.sql);
     this.buckets = new BucketMap(10_000, ctx.storage.sql);
@@ -393,7 +394,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       after: () => {
         this.afterStored(e, raw, JobRouter.jobsAmong(saved.deleted));
         this.indexer.poke();
-        if (exp !== null) this.scheduleExpiry(exp);
+        if (exp !== null) this.expiry.schedule(exp);
       },
     };
   }
@@ -468,17 +469,10 @@ export class NostrRelay extends DurableObject<RelayEnv> {
 
   // ---------------------------------------------------------------- NIP-40 expiry
 
-  private scheduleExpiry(at: number): void {
-    if (this.nextExpiry !== null && this.nextExpiry <= at) return;
-    this.nextExpiry = at;
-    void this.ctx.storage.setAlarm(at * 1000);
+  override async alarm(): Promise<void> {
+    this.expiry.fire();
   }
 
-  override async alarm(): Promise<void> {
-    this.nextExpiry = null;
-    const next = this.store.expire(nowSeconds());
-    if (next !== null) this.scheduleExpiry(Math.max(next, nowSeconds() + 1));
-  }
 
   // ---------------------------------------------------------------- RPC for the Worker
 

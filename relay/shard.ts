@@ -11,6 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { expirationOf, type NostrEvent } from "./event.ts";
 import type { Filter } from "./filter.ts";
 import type { Row } from "./shards.ts";
+import { ExpiryAlarm } from "./expiry.ts";
 import { BackgroundIndexer, EventStore, type SaveResult } from "./store.ts";
 
 /** Where a save landed in a shard's history: instance start (ms) and a counter within it. */
@@ -26,18 +27,18 @@ export function seenBy(p: Position, mark: Position): boolean {
 
 export type ShardSaveResult = SaveResult & { at?: Position };
 
-const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 export class RelayStorageShard extends DurableObject<Record<string, unknown>> {
   private store: EventStore;
   private indexer: BackgroundIndexer;
-  private nextExpiry: number | null = null;
+  private expiry: ExpiryAlarm;
   private epoch = Date.now();
   private n = 0;
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env);
     this.store = new EventStore(ctx.storage);
+    this.expiry = new ExpiryAlarm(ctx.storage, this.store);
     this.indexer = new BackgroundIndexer(this.store);
   }
 
@@ -48,7 +49,7 @@ export class RelayStorageShard extends DurableObject<Record<string, unknown>> {
       const r = this.store.save(e, raw);
       if (r.status !== "stored") return r;
       const exp = expirationOf(e);
-      if (exp !== null) this.scheduleExpiry(exp);
+      if (exp !== null) this.expiry.schedule(exp);
       return { ...r, at: { epoch: this.epoch, n: ++this.n } };
     });
     this.indexer.poke();
@@ -72,15 +73,8 @@ export class RelayStorageShard extends DurableObject<Record<string, unknown>> {
     return this.store.remove(id);
   }
 
-  private scheduleExpiry(at: number): void {
-    if (this.nextExpiry !== null && this.nextExpiry <= at) return;
-    this.nextExpiry = at;
-    void this.ctx.storage.setAlarm(at * 1000);
+  override async alarm(): Promise<void> {
+    this.expiry.fire();
   }
 
-  override async alarm(): Promise<void> {
-    this.nextExpiry = null;
-    const next = this.store.expire(nowSeconds());
-    if (next !== null) this.scheduleExpiry(Math.max(next, nowSeconds() + 1));
-  }
 }
