@@ -8,7 +8,7 @@ import { assets } from "./http/assets.ts";
 import { Workspace } from "./workspace/index.ts";
 import { Runner } from "./runner.ts";
 // edge providers: the NIP-90 handler, wrangler.toml's providers on the relay, the admin route (edge/provider/).
-import { ensureConfigured, type ProviderEnv } from "./provider/index.ts";
+import { ProviderJob, ensureConfigured, type ProviderEnv } from "./provider/index.ts";
 // planning: runs, parked ideas and webhooks (edge/http/planning.ts), each run a Durable Object.
 import { api } from "./http/planning.ts";
 import { PlanningRun } from "./planning/run.ts";
@@ -45,4 +45,5 @@ app.notFound((c) => errorResponse(new FsError("ENOENT", `no route ${c.req.method
 export { NostrRelay, RelayStorageShard }; // relay: the relay and its storage shards (RELAY_SHARDS)
 export { Workspace, Runner }; // edge: Durable Objects (wrangler.toml WORKSPACE, RUNNER)
 export { PlanningRun }; // planning: Durable Object (wrangler.toml PLANNING)
+export { ProviderJob }; // edge providers: one Durable Object per job (wrangler.toml PROVIDER_JOBS)
 export default app;

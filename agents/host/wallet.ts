@@ -3,11 +3,7 @@
 // its accounts and invoices in a ledger file: the stand-in for Lightning, behind the protocol
 // every NWC wallet speaks.
 //
-// Wire (NIP-47): the wallet publishes an info event (13194: methods in the content, an
-// `encryption` tag); a client signs requests (23194, `p` = wallet, content encrypted
-// `{"method","params"}`) with the secret of its connection URI; the wallet answers (23195, `p` =
-// client, `e` = request, content encrypted `{"result_type","error","result"}`). Both kinds are
-// ephemeral: a client subscribes to the answer before it sends the request.
+// The wire (the URI, requests and answers) is nwc.ts's.
 //
 // The local wallet's invoices are `lnoanix1<payment hash>`: only this wallet can pay them (there is
 // no Lightning here); amounts are msats and the ledger moves them between accounts atomically.
@@ -17,48 +13,11 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { Peer, decrypt, encrypt, now, secretBytes, tag, type Cipher, type Event } from "./nostr.ts";
+import { NWC_INFO, NWC_REQUEST, NWC_RESPONSE, NwcError, nwcAnswerFilter, nwcRequest, parseWalletUri, readNwcAnswer, walletCipher, type Invoice } from "./nwc.ts";
 
-export const NWC_INFO = 13194;
-export const NWC_REQUEST = 23194;
-export const NWC_RESPONSE = 23195;
+export { NWC_INFO, NWC_REQUEST, NWC_RESPONSE, NwcError, parseWalletUri, type Invoice };
+
 const METHODS = ["pay_invoice", "make_invoice", "lookup_invoice", "get_balance", "get_info"];
-
-/** A NIP-47 error answer (`code` as the NIP names them: INSUFFICIENT_BALANCE, NOT_FOUND, …). */
-export class NwcError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
-}
-
-/** nostr+walletconnect://WALLET_PUBKEY?relay=URL[&relay=URL]&secret=HEX */
-export function parseWalletUri(uri: string): { wallet: string; relays: string[]; secret: string } {
-  let u: URL;
-  try {
-    u = new URL(uri);
-  } catch {
-    throw new Error(`bad wallet connect URI "${uri}"`);
-  }
-  const wallet = u.host || u.pathname.replace(/^\/+/, "");
-  const relays = u.searchParams.getAll("relay");
-  const secret = u.searchParams.get("secret") ?? "";
-  if (!/^nostr\+walletconnect:$/.test(u.protocol) || !/^[0-9a-f]{64}$/.test(wallet) || !/^[0-9a-f]{64}$/.test(secret) || !relays.length)
-    throw new Error("bad wallet connect URI: nostr+walletconnect://PUBKEY?relay=URL&secret=HEX");
-  return { wallet, relays, secret };
-}
-
-export interface Invoice {
-  type: "incoming" | "outgoing";
-  invoice: string;
-  payment_hash: string;
-  amount: number;
-  description?: string;
-  created_at: number;
-  expires_at: number;
-  settled_at?: number;
-  preimage?: string;
-}
 
 // ---- the client ------------------------------------------------------------------------------
 
@@ -73,26 +32,18 @@ export class NwcClient {
     this.#peer = new Peer(c.relays, secretBytes(c.secret));
   }
 
-  /** NIP-44 when the wallet's info event offers it, else NIP-04 (what older wallets speak). */
   #encryption(): Promise<Cipher> {
-    this.#cipher ??= this.#peer.query({ kinds: [NWC_INFO], authors: [this.wallet], limit: 1 }, 5000).then((evs) => {
-      const offered = (evs[0] && tag(evs[0], "encryption")?.split(/\s+/)) ?? [];
-      return offered.includes("nip44_v2") ? "nip44" : "nip04";
-    });
+    this.#cipher ??= this.#peer.query({ kinds: [NWC_INFO], authors: [this.wallet], limit: 1 }, 5000).then((evs) => walletCipher(evs[0]));
     return this.#cipher;
   }
 
   async request<T = Record<string, unknown>>(method: string, params: Record<string, unknown>, timeoutMs = 15_000): Promise<T> {
     const cipher = await this.#encryption();
     const sk = this.#peer.secretKey;
-    const req = this.#peer.sign({
-      kind: NWC_REQUEST,
-      tags: [["p", this.wallet], ...(cipher === "nip44" ? [["encryption", "nip44_v2"]] : [])],
-      content: encrypt(sk, this.wallet, JSON.stringify({ method, params }), cipher),
-    });
+    const req = this.#peer.sign(nwcRequest(sk, this.wallet, method, params, cipher));
     let settle!: (e: Event) => void;
     const answered = new Promise<Event>((r) => (settle = r));
-    const sub = await this.#peer.subscribe({ kinds: [NWC_RESPONSE], authors: [this.wallet], "#e": [req.id] }, settle);
+    const sub = await this.#peer.subscribe(nwcAnswerFilter(this.wallet, req.id), settle);
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await this.#peer.publish(req);
@@ -100,9 +51,7 @@ export class NwcClient {
         answered,
         new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new NwcError("TIMEOUT", `wallet did not answer ${method} in ${timeoutMs} ms`)), timeoutMs))),
       ]);
-      const body = JSON.parse(decrypt(sk, this.wallet, ev.content)) as { error?: { code: string; message: string } | null; result?: T };
-      if (body.error) throw new NwcError(body.error.code, body.error.message);
-      return body.result as T;
+      return readNwcAnswer<T>(sk, this.wallet, ev);
     } finally {
       clearTimeout(timer);
       sub.close();

@@ -32,6 +32,10 @@ export default async function setup({ provide }: { provide: (key: "capServers", 
       res.setHeader("content-type", "text/html; charset=utf-8");
       return void res.end("<html><body><h1>OANIX at the edge</h1><p>Agents see only files. Capabilities are mounts granted by the workspace owner.</p></body></html>");
     }
+    if (url.pathname === "/slow") {
+      // A page that takes its time (?ms=N): a guest waiting on it leaves the isolate free meanwhile.
+      return void setTimeout(() => res.end("<p>worth the wait</p>"), Number(url.searchParams.get("ms") ?? 1000));
+    }
     if (url.pathname === "/cached") {
       res.setHeader("cache-control", "public, max-age=60");
       return void res.end(`cached ${n}`);

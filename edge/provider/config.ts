@@ -5,7 +5,9 @@
 import { FsError } from "../../runtime/errors.ts";
 import { NAME_RE } from "../../services/remote-wire.ts";
 import type { NostrRelay } from "../../relay/relay.ts";
+import type { ProviderJob } from "./job.ts";
 import { EDGE_LIMITS } from "../runner.ts";
+import { SECRET_NAME } from "../workspace/secrets.ts";
 import { PROGRAMS } from "../programs.ts";
 import { parseBudgets, parseRunCaps, type Budgets, type RunCaps } from "../caps/policy.ts";
 import type { Env } from "../env.ts";
@@ -13,6 +15,8 @@ import type { Env } from "../env.ts";
 /** The bindings the edge provider uses, beyond the edge's own. */
 export type ProviderEnv = Env & {
   RELAY: DurableObjectNamespace<NostrRelay>;
+  /** One object per (provider, request): the job's life (job.ts). */
+  PROVIDER_JOBS: DurableObjectNamespace<ProviderJob>;
   /** JSON list of ProviderConfig, from wrangler.toml [vars]. */
   EDGE_PROVIDERS?: string;
   /** 64 hex digits, a Worker secret: every provider's Nostr key is derived from it (keys.ts). */
@@ -30,8 +34,18 @@ export interface ProviderConfig {
   workspace: string;
   /** The workspace's owner (hex). Admin-added: the key that added it. Configured: optional, checked when given. */
   owner?: string;
-  /** msats: bids below are refused with `error` feedback; results carry an `amount` tag. Nothing is collected at the edge. */
+  /** msats: bids below are refused with `error` feedback; results carry an `amount` tag. */
   price?: number;
+  /**
+   * A workspace secret holding the provider's wallet connect URI (NIP-47), bound to the wallet
+   * relay's host. With a price, each job asks for payment first (`payment-required` with an
+   * invoice) and runs once it is paid. Without one, a price is asked but not collected.
+   */
+  wallet?: string;
+  /** How long a job waits for its invoice to be paid (default 300 s, at most 1 h). */
+  paymentTimeoutMs?: number;
+  /** How long a `job` input waits for its parent's result (default 60 s, at most 1 h). */
+  chainTimeoutMs?: number;
   about?: string;
   /** Wall time per job (default 10 s, at most the edge runner's 30 s). */
   timeoutMs?: number;
@@ -47,7 +61,8 @@ export interface ProviderConfig {
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
-const FIELDS = new Set(["name", "kind", "program", "workspace", "owner", "price", "about", "timeoutMs", "memoryMb", "caps", "budgets", "origin"]);
+const FIELDS = new Set(["name", "kind", "program", "workspace", "owner", "price", "wallet", "paymentTimeoutMs", "chainTimeoutMs", "about", "timeoutMs", "memoryMb", "caps", "budgets", "origin"]);
+const HOUR_MS = 3_600_000;
 
 const bad = (why: string): FsError => new FsError("EINVAL", why);
 /** An FsError's message without its `CODE: ` prefix. */
@@ -71,9 +86,14 @@ export function checkProvider(x: unknown): ProviderConfig {
   natural("price", Number.MAX_SAFE_INTEGER);
   natural("timeoutMs", EDGE_LIMITS.wallTimeMs);
   natural("memoryMb", EDGE_LIMITS.memoryBytes >> 20);
+  natural("paymentTimeoutMs", HOUR_MS);
+  natural("chainTimeoutMs", HOUR_MS);
+  if (o.wallet !== undefined && (typeof o.wallet !== "string" || !SECRET_NAME.test(o.wallet))) throw bad("wallet names a workspace secret (the wallet connect URI)");
+  if (o.wallet !== undefined && o.price === undefined) throw bad("wallet is for a priced provider: give a price too");
+  if (o.paymentTimeoutMs !== undefined && o.wallet === undefined) throw bad("paymentTimeoutMs is for a provider with a wallet");
   if (o.about !== undefined && (typeof o.about !== "string" || o.about.length > 1000)) throw bad("about is a text of at most 1000 characters");
   const out: ProviderConfig = { name: o.name, kind: o.kind, program: o.program, workspace: o.workspace };
-  for (const k of ["owner", "price", "about", "timeoutMs", "memoryMb"] as const) if (o[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = o[k];
+  for (const k of ["owner", "price", "wallet", "paymentTimeoutMs", "chainTimeoutMs", "about", "timeoutMs", "memoryMb"] as const) if (o[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = o[k];
   Object.assign(out, capsOf(o));
   return out;
 }

@@ -4,5 +4,6 @@
 import "./handler.ts";
 
 export { ensureConfigured } from "./relay.ts";
+export { ProviderJob } from "./job.ts";
 export { providers } from "./http.ts";
 export type { ProviderConfig, ProviderEnv } from "./config.ts";

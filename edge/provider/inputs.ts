@@ -5,12 +5,18 @@
 // it at the edge (services/cap/hosts.ts checkUrl, no resolver: by spelling), every redirect hop
 // too, and the fetch is the edge's (caps/fetch.ts: the Worker's fetch, the Cache API in front).
 // The fetch is the provider's, made before the run: it does not spend the agent's http budget.
+//
+// `job` and `event` inputs are read from the edge's own relay (its object, by RPC): an event by its
+// id; a job by the first result (kind 6000-6999) naming it, which ProviderJob polls for until the
+// chain's time runs out. A relay hint naming another relay is not followed: a customer does not
+// get to make the edge dial a host of its choosing.
 import { BadRequest, type JobInput } from "../../agents/host/spec.ts";
 import { checkUrl, parseHosts, type HostGrant } from "../../services/cap/hosts.ts";
 import { Secrets } from "../../services/cap/secrets.ts";
 import { concat } from "../bytes.ts";
 import { edgeFetch } from "../caps/fetch.ts";
 import type { RunCaps } from "../caps/policy.ts";
+import type { NostrRelay } from "../../relay/relay.ts";
 
 export const MAX_INPUT_BYTES = 1 << 20;
 const MAX_REDIRECTS = 10;
@@ -74,4 +80,30 @@ async function bounded(res: Response, tooBig: () => Error): Promise<Uint8Array> 
     }
   }
   return concat(parts);
+}
+
+/**
+ * The inputs with every `event` and `job` input read from the relay, or the id of the first job
+ * input whose result is not there yet. BadRequest for an event that is not there, or a job whose
+ * result is encrypted (for its own customer only).
+ */
+export async function resolveRelayInputs(relay: DurableObjectStub<NostrRelay>, inputs: JobInput[]): Promise<{ inputs: JobInput[] } | { waitingFor: string }> {
+  const out: JobInput[] = [];
+  for (const i of inputs) {
+    if (i.type === "event") {
+      const [ev] = await relay.query([{ ids: [i.data], limit: 1 }]);
+      if (!ev) throw new BadRequest(`input event ${i.data} was not found on the relay`);
+      out.push({ ...i, data: ev.content, ref: i.data });
+    } else if (i.type === "job") {
+      // The result kind is the request's + 1000; a request this relay does not hold may have any.
+      const [parent] = await relay.query([{ ids: [i.data], limit: 1 }]);
+      const filter = parent ? { kinds: [parent.kind + 1000], "#e": [i.data] } : { "#e": [i.data], limit: 500 };
+      const results = (await relay.query([filter])).filter((e) => e.kind >= 6000 && e.kind < 7000);
+      const res = results.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1))[0];
+      if (!res) return { waitingFor: i.data };
+      if (res.tags.some((t) => t[0] === "encrypted")) throw new BadRequest(`input job ${i.data} has an encrypted result`);
+      out.push({ ...i, data: res.content, ref: i.data });
+    } else out.push(i);
+  }
+  return { inputs: out };
 }

@@ -4,7 +4,7 @@
 // - edge_provider_jobs: one row per (provider, request): the claim that makes a job run once and
 //   be answered once, whichever isolate or how many times the relay hands it over, and the state
 //   a cancel writes (claimed → answered | failed | cancelled).
-import { checkProvider, type ProviderConfig } from "./config.ts";
+import { checkProvider, configured, type ProviderConfig, type ProviderEnv } from "./config.ts";
 import { schemaOnce } from "../d1.ts";
 
 export const PROVIDER_SCHEMA = [
@@ -41,6 +41,11 @@ export async function storedProvider(db: D1Database, name: string): Promise<Stor
   await schema(db);
   const r = await db.prepare("SELECT name, owner, config FROM edge_providers WHERE name = ?").bind(name).first<{ name: string; owner: string; config: string | null }>();
   return r ? { name: r.name, owner: r.owner, config: r.config ? checkProvider(JSON.parse(r.config)) : null } : null;
+}
+
+/** The provider a registration names: wrangler.toml first, then the admin route's. */
+export async function providerNamed(env: ProviderEnv, name: string): Promise<ProviderConfig | null> {
+  return configured(env).find((p) => p.name === name) ?? (await storedProvider(env.DB, name))?.config ?? null;
 }
 
 /** The live providers added through the admin route (all, or one owner's). */

@@ -15,6 +15,7 @@ import type { AuditOutbox } from "./audit.ts";
 import type { Meta } from "./meta.ts";
 import { seal, sealKey, unseal } from "./seal.ts";
 import type { SecretInfo, SecretStore } from "./secrets.ts";
+import { fail } from "./reply.ts";
 
 export const CAP_TABLES = `
 CREATE TABLE IF NOT EXISTS cap_policy(id INTEGER PRIMARY KEY CHECK (id = 1), policy TEXT NOT NULL, updated INTEGER NOT NULL);
@@ -75,6 +76,12 @@ export class Caps {
       this.#audit.append(actor, "secret.put", { name, hosts });
       return info;
     });
+  }
+
+  /** One secret, opened (ENOENT when there is none by that name). */
+  async openSecret(name: string): Promise<{ value: string; hosts: string[] }> {
+    const s = (await this.#secrets.open(await this.#key(), this.#meta.name, name))[name];
+    return s ?? fail("ENOENT", `no secret named ${name}`);
   }
 
   listSecrets(): SecretInfo[] {

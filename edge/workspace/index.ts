@@ -404,6 +404,15 @@ export class Workspace extends DurableObject<Env> {
     });
   }
 
+  /** For the edge provider only (an internal credential): one secret opened (its wallet connection). */
+  secretOpen(cred: Cred, name: string): Promise<Reply<{ value: string; hosts: string[] }>> {
+    return replyAsync(async () => {
+      if (cred.type !== "internal") throw new AuthError(403, "secrets are opened by the edge only");
+      this.#authorized(cred, [{ path: "", write: true }]);
+      return this.#caps.openSecret(name);
+    });
+  }
+
   // ---------------------------------------------------------------- audit, alarm
 
   async auditHead(cred: Cred): Promise<Reply<{ seq: number; head: string; name: string }>> {

@@ -52,10 +52,11 @@ export class SecretStore {
     this.#sql.exec("DELETE FROM secrets WHERE name = ?", name);
   }
 
-  /** Every secret, opened (for a run's /cap/* only). */
-  async open(key: CryptoKey, ws: string): Promise<Record<string, { value: string; hosts: string[] }>> {
+  /** Every secret, or the one named, opened (for a run's /cap/* and an edge provider's wallet only). */
+  async open(key: CryptoKey, ws: string, only?: string): Promise<Record<string, { value: string; hosts: string[] }>> {
     const out: Record<string, { value: string; hosts: string[] }> = {};
-    for (const r of this.#sql.exec("SELECT name, hosts, iv, ct FROM secrets").toArray()) {
+    const rows = only === undefined ? this.#sql.exec("SELECT name, hosts, iv, ct FROM secrets") : this.#sql.exec("SELECT name, hosts, iv, ct FROM secrets WHERE name = ?", only);
+    for (const r of rows.toArray()) {
       const name = r.name as string;
       out[name] = { value: await unseal(key, { iv: bytes(r.iv!), ct: bytes(r.ct!) }, aad(ws, name), `secret ${name}`), hosts: JSON.parse(r.hosts as string) as string[] };
     }
