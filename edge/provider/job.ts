@@ -157,16 +157,15 @@ export class ProviderJob extends DurableObject<ProviderEnv> {
       }
       const ticket = this.#rec!.run!;
       const slot = slotOf(p.name, spec.id);
-      const out = await pv.outcome(ticket).catch(async (e: unknown) => {
-        await pv.release(slot);
-        throw e;
-      });
-      if (out === null) return { wait: RUN_POLL_MS };
+      const ended = await pv.outcome(ticket).then((out) => ({ out }), (error: unknown) => ({ error }));
+      if ("out" in ended && ended.out === null) return { wait: RUN_POLL_MS };
       await pv.release(slot);
       if (this.#cancelled()) {
         await pv.note(ticket.job, "cancelled", { request: spec.id });
         return this.#finish();
       }
+      if ("error" in ended) throw ended.error;
+      const out = ended.out!;
       if (out === "lost") {
         if (ticket.attempt >= MAX_ATTEMPTS) throw new BadRequest(`provider error: the run was lost ${ticket.attempt} times to restarts`);
         const { run: _lost, ...rest } = this.#rec!;

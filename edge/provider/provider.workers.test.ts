@@ -195,7 +195,7 @@ describe("edge provider: cancel", () => {
     const { job: ran, events } = await getJob(env.DB, ws, (await job())!.id);
     // (It ran to its end: summarize exits 1 here, as it has no nostr to publish its note.)
     expect(ran.state).not.toBe("running");
-    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["cancel-requested", "exit", "cancelled"]));
+    expect(events.map((e) => e.type), JSON.stringify(events)).toEqual(expect.arrayContaining(["cancel-requested", "exit", "cancelled"]));
     // Its run slot was given back: two runs at once still go.
     const cred: Cred = { type: "internal", principal: { kind: "owner", pubkey: owner.pubkey } };
     for (const s of ["after-1", "after-2"]) expect((await stub(ws).runAdmit(cred, s)).ok).toBe(true);
