@@ -1,7 +1,7 @@
 // The admin route of edge providers (NIP-98 signed, like every edge route):
 //   GET    /api/providers        the providers you own (ADMIN_PUBKEYS: every provider, wrangler.toml's too)
-//   POST   /api/providers        {name, kind, program, workspace, price?, about?, timeoutMs?, memoryMb?,
-//                                 caps?, budgets?, origin?}
+//   POST   /api/providers        {name, kind, program, workspace, price?, wallet?, paymentTimeoutMs?,
+//                                 chainTimeoutMs?, about?, timeoutMs?, memoryMb?, caps?, budgets?, origin?}
 //                                → 201 (200 when replaced) {name, ..., pubkey, npub, source}
 //   DELETE /api/providers/NAME   → {removed: NAME}
 // Who may: a provider runs its program over a workspace with the rights of the workspace's owner,
@@ -9,7 +9,8 @@
 // acting with their rights). The owner, or an ADMIN_PUBKEYS key (to stop abuse), removes one. A
 // name stays with the key that first used it; names from wrangler.toml belong to the operator.
 // Caps beyond the workspace's cap policy are refused here (403 EACCES naming them), and checked
-// again at every job (handler.ts): the owner may narrow the policy later.
+// again at every job (job.ts): the owner may narrow the policy later. A wallet names a workspace
+// secret that must hold a wallet connect URI bound to its relay's host (checked here and at each job).
 // The provider's Nostr key is never in a reply, only its pubkey (keys.ts).
 import { Hono } from "hono";
 import { npubEncode } from "nostr-tools/nip19";
@@ -22,6 +23,9 @@ import { checkProvider, configured, type ProviderConfig, type ProviderEnv } from
 import { masterKey, providerKey } from "./keys.ts";
 import { register, withdraw } from "./relay.ts";
 import { putProvider, removeProvider, storedProvider, storedProviders } from "./store.ts";
+import { BadRequest } from "../../agents/host/spec.ts";
+import { openWallet } from "./payment.ts";
+import { Provided } from "./run.ts";
 
 export const providers = new Hono<AppEnv>();
 
@@ -71,6 +75,7 @@ providers.post("/", body(16 * 1024), async (c) => {
   const owner = principal.pubkey;
   if (p.owner !== undefined && p.owner !== owner) throw new FsError("EINVAL", "owner, when given, is the signer (the workspace's owner)");
   await admitCaps(c, p, principal);
+  await admitWallet(env, p, owner);
   const m = master(env);
   if (configured(env).some((x) => x.name === p.name)) throw new FsError("EEXIST", `provider ${p.name} is configured in wrangler.toml`);
   const before = await storedProvider(env.DB, p.name);
@@ -87,12 +92,23 @@ providers.post("/", body(16 * 1024), async (c) => {
   return c.json(view(env, saved, "admin"), before?.config ? 200 : 201);
 });
 
-/** A provider granted nostr names the edge's relay: by default, the edge as this request reached it. */
+/** A provider granted nostr, or with a wallet, names the edge's relay: by default, the edge as this request reached it. */
 function withOrigin(raw: unknown, origin: string): unknown {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
   const o = raw as Record<string, unknown>;
   const nostr = typeof o.caps === "object" && o.caps !== null && (o.caps as Record<string, unknown>).nostr;
-  return nostr && o.origin === undefined ? { ...o, origin } : o;
+  return (nostr || o.wallet !== undefined) && o.origin === undefined ? { ...o, origin } : o;
+}
+
+/** The wallet secret is there, holds a wallet connect URI, and is bound to the wallet relay's host. */
+async function admitWallet(env: ProviderEnv, p: ProviderConfig, owner: string): Promise<void> {
+  if (!p.wallet) return;
+  try {
+    (await openWallet(new Provided(env, p, owner))).close();
+  } catch (e) {
+    if (e instanceof BadRequest) throw new FsError("EINVAL", e.message.replace(/^provider error: /, ""));
+    throw e;
+  }
 }
 
 /** The provider's caps against its workspace's cap policy, now (each job is checked again): EACCES naming what is refused. */
