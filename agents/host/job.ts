@@ -1,9 +1,9 @@
 // The NIP-90 customer behind `oanix job`: publishes a job request, follows its feedback and
 // result, pays `payment-required` invoices through a NIP-47 wallet within a budget, and cancels
 // with a kind-5 deletion.
-import { Peer, decrypt, encrypt, tag, type Cipher, type Event } from "./nostr.ts";
+import { decrypt, encrypt, tag, type Cipher, type Event, type Party } from "./nostr.ts";
 import type { InputType } from "./spec.ts";
-import type { NwcClient } from "./wallet.ts";
+import type { WalletClient } from "./nwc.ts";
 
 export interface JobRequest {
   kind: number;
@@ -50,7 +50,7 @@ export class OverBudget extends Error {
 
 export interface JobOptions {
   timeoutMs: number;
-  wallet?: NwcClient;
+  wallet?: WalletClient;
   /** msats the wallet may pay for this job (default: nothing without a wallet, the bid with one). */
   budget?: number;
   /** A budget shared with other jobs (payments draw from `left`); takes the place of `budget`. */
@@ -69,7 +69,7 @@ export interface PendingJob {
 }
 
 /** The request event, signed by the customer. */
-export function jobRequestEvent(peer: Peer, r: JobRequest): Event {
+export function jobRequestEvent(peer: Party, r: JobRequest): Event {
   const inner: string[][] = r.inputs.map((i) => ["i", i.data, i.type, ...(i.relay || i.marker ? [i.relay ?? "", ...(i.marker ? [i.marker] : [])] : [])]);
   for (const [k, v] of Object.entries(r.params ?? {})) inner.push(["param", k, v]);
   if (r.output) inner.push(["output", r.output]);
@@ -82,7 +82,7 @@ export function jobRequestEvent(peer: Peer, r: JobRequest): Event {
   return peer.sign({ kind: r.kind, tags: [...outer, ["encrypted"]], content: encrypt(peer.secretKey, r.providers[0]!, JSON.stringify(inner), r.encrypted) });
 }
 
-export async function submitJob(peer: Peer, r: JobRequest, o: JobOptions): Promise<PendingJob> {
+export async function submitJob(peer: Party, r: JobRequest, o: JobOptions): Promise<PendingJob> {
   const request = jobRequestEvent(peer, r);
   const purse = o.purse ?? { left: o.budget ?? (o.wallet ? (r.bid ?? 0) : 0) };
   let settle!: { resolve: (v: JobResult) => void; reject: (e: Error) => void };

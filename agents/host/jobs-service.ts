@@ -22,13 +22,13 @@ import { fsError, FsError } from "../../runtime/errors.ts";
 import { segments } from "../../runtime/path.ts";
 import { nowNs, type DirEntry, type FileHandle, type FileService, type OpenFlags, type Stat } from "../../runtime/types.ts";
 import { JobFailed, JobTimeout, OverBudget, submitJob, type Feedback, type JobRequest, type JobResult, type PendingJob } from "./job.ts";
-import type { Peer } from "./nostr.ts";
+import type { Party } from "./nostr.ts";
 import { INPUT_TYPES, type InputType } from "./spec.ts";
-import type { NwcClient } from "./wallet.ts";
+import type { WalletClient } from "./nwc.ts";
 
 export interface JobsServiceOptions {
-  peer: Peer;
-  wallet?: NwcClient;
+  peer: Party;
+  wallet?: WalletClient;
   /** msats the mount may pay, over all its jobs (default 0: a priced job is EDQUOT). */
   budgetMsats?: number;
   /** Each job's limit (default 60 s): result reads answer ETIMEDOUT past it. */

@@ -16,8 +16,25 @@ export const tags = (e: { tags: string[][] }, name: string): string[][] => e.tag
 
 export const now = (): number => Math.floor(Date.now() / 1000);
 
+/**
+ * A party on some relays, as the customer side (job.ts, jobs-service.ts) and the wallet client
+ * (wallet.ts) use it: Peer over a SimplePool in Node, the edge's relay links at the edge
+ * (edge/caps/party.ts).
+ */
+export interface Party {
+  readonly pubkey: string;
+  readonly secretKey: Uint8Array;
+  sign(t: Omit<EventTemplate, "created_at"> & { created_at?: number }): Event;
+  /** Resolves when a relay accepted it; rejects with the relays' reasons if none did. */
+  publish(e: Event): Promise<void>;
+  /** A live subscription; resolves once the relays sent EOSE (or maxWait passed). */
+  subscribe(filter: Filter, onevent: (e: Event) => void, maxWait?: number): Promise<{ close(): void }>;
+  query(filter: Filter, maxWait?: number): Promise<Event[]>;
+  close(): void;
+}
+
 /** A party on some relays: its key, its pool. */
-export class Peer {
+export class Peer implements Party {
   readonly pool: SimplePool;
   readonly pubkey: string;
   readonly relays: string[];
@@ -51,9 +68,10 @@ export class Peer {
           if (!done) (done = true), resolve(sub);
         },
       });
-      setTimeout(() => {
+      const timer = setTimeout(() => {
         if (!done) (done = true), resolve(sub);
-      }, maxWait).unref?.();
+      }, maxWait) as unknown as { unref?: () => void };
+      timer.unref?.();
     });
   }
 

@@ -1,5 +1,6 @@
-// NIP-47 Nostr Wallet Connect: a client (what a provider uses to make and check invoices and a
-// customer to pay them) and a small local wallet service that answers NIP-47 on a relay, keeping
+// NIP-47 Nostr Wallet Connect in Node: the client over this process's sockets (what a provider uses
+// to make and check invoices and a customer to pay them; the client itself is nwc.ts's) and a
+// small local wallet service that answers NIP-47 on a relay, keeping
 // its accounts and invoices in a ledger file: the stand-in for Lightning, behind the protocol
 // every NWC wallet speaks.
 //
@@ -13,65 +14,18 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { Peer, decrypt, encrypt, now, secretBytes, tag, type Cipher, type Event } from "./nostr.ts";
-import { NWC_INFO, NWC_REQUEST, NWC_RESPONSE, NwcError, nwcAnswerFilter, nwcRequest, parseWalletUri, readNwcAnswer, walletCipher, type Invoice } from "./nwc.ts";
+import { NWC_INFO, NWC_REQUEST, NWC_RESPONSE, NwcError, WalletClient, parseWalletUri, type Invoice } from "./nwc.ts";
 
-export { NWC_INFO, NWC_REQUEST, NWC_RESPONSE, NwcError, parseWalletUri, type Invoice };
+export { NWC_INFO, NWC_REQUEST, NWC_RESPONSE, NwcError, WalletClient, parseWalletUri, type Invoice };
 
 const METHODS = ["pay_invoice", "make_invoice", "lookup_invoice", "get_balance", "get_info"];
 
 // ---- the client ------------------------------------------------------------------------------
 
-export class NwcClient {
-  readonly wallet: string;
-  readonly #peer: Peer;
-  #cipher: Promise<Cipher> | null = null;
-
+/** A wallet client reaching the wallet's relays from this process (the edge gives WalletClient its own party). */
+export class NwcClient extends WalletClient {
   constructor(uri: string) {
-    const c = parseWalletUri(uri);
-    this.wallet = c.wallet;
-    this.#peer = new Peer(c.relays, secretBytes(c.secret));
-  }
-
-  #encryption(): Promise<Cipher> {
-    this.#cipher ??= this.#peer.query({ kinds: [NWC_INFO], authors: [this.wallet], limit: 1 }, 5000).then((evs) => walletCipher(evs[0]));
-    return this.#cipher;
-  }
-
-  async request<T = Record<string, unknown>>(method: string, params: Record<string, unknown>, timeoutMs = 15_000): Promise<T> {
-    const cipher = await this.#encryption();
-    const sk = this.#peer.secretKey;
-    const req = this.#peer.sign(nwcRequest(sk, this.wallet, method, params, cipher));
-    let settle!: (e: Event) => void;
-    const answered = new Promise<Event>((r) => (settle = r));
-    const sub = await this.#peer.subscribe(nwcAnswerFilter(this.wallet, req.id), settle);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await this.#peer.publish(req);
-      const ev = await Promise.race([
-        answered,
-        new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new NwcError("TIMEOUT", `wallet did not answer ${method} in ${timeoutMs} ms`)), timeoutMs))),
-      ]);
-      return readNwcAnswer<T>(sk, this.wallet, ev);
-    } finally {
-      clearTimeout(timer);
-      sub.close();
-    }
-  }
-
-  makeInvoice(amount: number, description?: string, expiry?: number): Promise<Invoice> {
-    return this.request("make_invoice", { amount, ...(description ? { description } : {}), ...(expiry ? { expiry } : {}) });
-  }
-  lookupInvoice(q: { payment_hash?: string; invoice?: string }): Promise<Invoice> {
-    return this.request("lookup_invoice", q);
-  }
-  payInvoice(invoice: string, amount?: number): Promise<{ preimage: string; fees_paid?: number }> {
-    return this.request("pay_invoice", { invoice, ...(amount !== undefined ? { amount } : {}) });
-  }
-  getBalance(): Promise<{ balance: number }> {
-    return this.request("get_balance", {});
-  }
-  close(): void {
-    this.#peer.close();
+    super(uri, (relays, sk) => new Peer(relays, sk));
   }
 }
 

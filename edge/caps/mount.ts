@@ -18,14 +18,12 @@ import type { Env } from "../env.ts";
 import type { CapsMaterial } from "../workspace/caps.ts";
 import { edgeFetch } from "./fetch.ts";
 import { llmProvider, type RunCaps } from "./policy.ts";
+import { relayUrlOf } from "./party.ts";
 import { outboundRelayLink, relayObjectLink } from "./relay.ts";
 import { fetchWsConnect } from "./ws.ts";
 
 /** The names under which a workspace keeps an OpenAI-compatible key, tried in order. */
 export const LLM_KEY_SECRETS = ["OANIX_LLM_KEY", "OPENAI_API_KEY"];
-
-/** The edge's own relay URL as a client reached it: ws(s)://HOST/relay. */
-export const relayUrlOf = (origin: string): string => new URL("/relay", origin).href.replace(/^http/, "ws");
 
 export function mountEdgeCaps(ns: Namespace, env: Env, caps: RunCaps, m: CapsMaterial, origin: string): Granted {
   const secrets = new Secrets(m.secrets);

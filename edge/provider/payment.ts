@@ -1,13 +1,18 @@
 // A priced edge provider with a wallet asks before it works (NIP-90 `payment-required`): it makes
-// an invoice through its NWC wallet (wallet.ts), says so with the `amount` tag carrying the
-// invoice, and the job goes on once a lookup says it is settled. ProviderJob polls between
-// alarms; the invoice is kept with the job, so a restart asks the wallet about the same invoice
-// and never makes the customer pay twice.
-import { NwcError } from "../../agents/host/nwc.ts";
+// an invoice through its NWC wallet, says so with the `amount` tag carrying the invoice, and the
+// job goes on once a lookup says it is settled. ProviderJob polls between alarms; the invoice is
+// kept with the job, so a restart asks the wallet about the same invoice and never makes the
+// customer pay twice. The wallet client is Node's (agents/host/wallet.ts) over the edge's relay
+// links (edge/caps/party.ts): a wallet on the edge's own relay is reached in-process.
+//
+// The connection URI is a workspace secret (sealed at rest, edge/workspace/secrets.ts) named by the
+// provider's `wallet` field; its hosts must include the wallet relay's host, as for any secret.
+import { NwcError, WalletClient, parseWalletUri } from "../../agents/host/nwc.ts";
 import { BadRequest } from "../../agents/host/spec.ts";
+
+import { partyOn } from "../caps/party.ts";
 import { ReplyError } from "../errors.ts";
 import type { Provided } from "./run.ts";
-import { EdgeWallet } from "./wallet.ts";
 
 export interface AskedInvoice {
   invoice: string;
@@ -23,7 +28,7 @@ export const PAYMENT_TIMEOUT_MS = 300_000;
 export const PAYMENT_POLL_MS = 1000;
 
 /** The provider's wallet: the workspace secret its `wallet` names, whose hosts must include the wallet's relay. */
-export async function openWallet(pv: Provided): Promise<EdgeWallet> {
+export async function openWallet(pv: Provided): Promise<WalletClient> {
   const name = pv.p.wallet!;
   const r = await pv.ws.secretOpen(pv.cred, name);
   if (!r.ok) {
@@ -32,26 +37,26 @@ export async function openWallet(pv: Provided): Promise<EdgeWallet> {
   }
   let hosts: string[];
   try {
-    hosts = EdgeWallet.hostsOf(r.value.value);
+    hosts = parseWalletUri(r.value.value).relays.map((u) => new URL(u).host);
   } catch (e) {
     throw new BadRequest(`provider error: the wallet secret ${name}: ${(e as Error).message}`);
   }
   const unbound = hosts.filter((h) => !r.value.hosts.includes(h));
   if (unbound.length) throw new BadRequest(`provider error: the wallet secret ${name} is not bound to ${unbound.join(", ")}`);
-  return new EdgeWallet(r.value.value, pv.env.RELAY, pv.p.origin);
+  return new WalletClient(r.value.value, (relays, sk) => partyOn(pv.env.RELAY, pv.p.origin, relays[0]!, sk));
 }
 
 /** Makes the job's invoice. */
-export async function askPayment(wallet: EdgeWallet, pv: Provided, request: string): Promise<AskedInvoice> {
+export async function askPayment(wallet: WalletClient, pv: Provided, request: string): Promise<AskedInvoice> {
   const timeout = pv.p.paymentTimeoutMs ?? PAYMENT_TIMEOUT_MS;
   const inv = await wallet.makeInvoice(pv.p.price!, `OANIX job ${request}`, Math.ceil(timeout / 1000));
   return { invoice: inv.invoice, amount: pv.p.price!, until: Date.now() + timeout, seconds: Math.ceil(timeout / 1000) };
 }
 
 /** True once the invoice is settled; false while it may still be; BadRequest past its time. */
-export async function paid(wallet: EdgeWallet, asked: AskedInvoice): Promise<boolean> {
+export async function paid(wallet: WalletClient, asked: AskedInvoice): Promise<boolean> {
   // A lookup the wallet did not answer is asked again at the next poll, until the deadline.
-  const state = await wallet.lookupInvoice(asked.invoice).catch((e: unknown) => {
+  const state = await wallet.lookupInvoice({ invoice: asked.invoice }).catch((e: unknown) => {
     if (e instanceof NwcError && e.code !== "TIMEOUT") console.error(`edge provider: lookup_invoice: ${e.message}`);
     return null;
   });
