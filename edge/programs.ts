@@ -9,5 +9,7 @@ import membomb from "./build/membomb.wasm";
 import summarize from "./build/summarize.wasm";
 import captest from "./build/captest.wasm";
 import jobcount from "./build/jobcount.wasm";
+import hire from "./build/hire.wasm";
+import orchestrate from "./build/orchestrate.wasm";
 
-export const PROGRAMS: Record<string, WebAssembly.Module> = { demo, hello, busy, spew, membomb, summarize, captest, jobcount };
+export const PROGRAMS: Record<string, WebAssembly.Module> = { demo, hello, busy, spew, membomb, summarize, captest, jobcount, hire, orchestrate };

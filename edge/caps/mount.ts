@@ -3,7 +3,9 @@
 //   http   the Worker's fetch with the Cache API for plain cacheable GETs (fetch.ts)
 //   ws     outbound WebSockets through fetch + Upgrade (ws.ts)
 //   nostr  the edge's relay object by RPC, other granted relays by outbound WebSocket (relay.ts);
-//          the identity is the workspace's agent key (workspace/caps.ts)
+//          the identity is the workspace's agent key (workspace/caps.ts); nostr/jobs hires other
+//          agents on the edge's relay (agents/host/jobs-service.ts, as `oanix run --cap nostr`),
+//          free ones only: no wallet pays at the edge, so a priced job is EDQUOT
 //   llm    offline, Workers AI (the AI binding), or an OpenAI-compatible URL whose key is the
 //          workspace secret OANIX_LLM_KEY (or OPENAI_API_KEY) when bound to that URL's host
 // Secrets are the workspace's (workspace/secrets.ts). No resolver: Workers cannot resolve names,
@@ -18,7 +20,9 @@ import type { Env } from "../env.ts";
 import type { CapsMaterial } from "../workspace/caps.ts";
 import { edgeFetch } from "./fetch.ts";
 import { llmProvider, type RunCaps } from "./policy.ts";
-import { relayUrlOf } from "./party.ts";
+import { hexToBytes } from "@noble/hashes/utils.js";
+import { JobsService } from "../../agents/host/jobs-service.ts";
+import { LinkParty, relayUrlOf } from "./party.ts";
 import { outboundRelayLink, relayObjectLink } from "./relay.ts";
 import { fetchWsConnect } from "./ws.ts";
 
@@ -41,7 +45,11 @@ export function mountEdgeCaps(ns: Namespace, env: Env, caps: RunCaps, m: CapsMat
   }
   if (caps.llm) grants.llm = { provider: llmOf(caps.llm, env), apiKey: apiKeyOf(caps.llm, secrets), budget: budget("llm") };
   const cache = typeof caches === "undefined" ? undefined : caches.default;
-  return grantCaps(ns, grants, { secrets, fetch: edgeFetch({ secrets, cache }), wsConnect: fetchWsConnect() });
+  const granted = grantCaps(ns, grants, { secrets, fetch: edgeFetch({ secrets, cache }), wsConnect: fetchWsConnect() });
+  if (!caps.nostr) return granted;
+  const party = new LinkParty(relayObjectLink(env.RELAY, relayUrlOf(origin)), hexToBytes(m.nostrKey!));
+  ns.mount("/cap/nostr/jobs", new JobsService({ peer: party }));
+  return { budgets: granted.budgets, close: () => (granted.close(), party.close()) };
 }
 
 function llmOf(spec: string, env: Env): string | LlmProvider {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { instrument } from "../../runtime/wasi/instrument.ts";
 import { ROOT } from "./launch.ts";
 
-export const EDGE_PROGRAMS = ["demo", "hello", "busy", "spew", "membomb", "summarize", "captest", "jobcount", "phase", "reviewer"];
+export const EDGE_PROGRAMS = ["demo", "hello", "busy", "spew", "membomb", "summarize", "captest", "jobcount", "hire", "orchestrate", "phase", "reviewer"];
 
 export function buildPrograms(): string[] {
   const out = join(ROOT, "edge", "build");
