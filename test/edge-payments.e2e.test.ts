@@ -150,4 +150,28 @@ describe("edge provider payments (NIP-47, the local wallet on the edge's relay)"
     expect(answers.filter((e) => e.tags.some((t) => t[1] === "payment-required"))).toHaveLength(1);
     expect(balance(account)).toBe(2000);
   }, 120_000);
+
+  it("an edge run hires the priced provider and pays from its workspace's wallet, within its budget; past it, EDQUOT and nothing paid", async () => {
+    const { pubkey: _seller, account } = await pricedProvider(5305);
+    const buyer = `buy-${Math.random().toString(36).slice(2, 10)}`;
+    await ok(call(owner, "POST", `/w/${buyer}`, {}), 201);
+    const buyerAccount = `${buyer}-wallet`;
+    await ok(call(owner, "PUT", `/w/${buyer}/secrets/NWC`, { value: ledger.account(buyerAccount, [relayUrl()], 5000), hosts: [new URL(edge.url).host] }));
+    await ok(call(owner, "PUT", `/w/${buyer}/caps`, { nostr: { wallet: "NWC" }, budgets: { "nostr:msats": 3000 } }));
+    const run = (budget: number, wallet = "NWC") => call(owner, "POST", `/w/${buyer}/run`, {
+      program: "hire", task: { input: [{ data: "bought at the edge", type: "text" }], params: { kind: "5305" } },
+      caps: { nostr: { wallet } }, budgets: { "nostr:msats": budget }, limits: { wallTimeMs: 20_000 },
+    });
+    const paid = await ok(run(2500));
+    expect(paid).toMatchObject({ status: { code: 0 }, result: { content: "4 words" } });
+    expect(balance(buyerAccount)).toBe(3000);
+    expect(balance(account)).toBe(2000);
+    // The invoice (2000) is past a budget of 1000: the agent's read is EDQUOT, nothing is paid.
+    const refused = await ok(run(1000));
+    expect(refused).toMatchObject({ status: { code: 1 } });
+    expect(balance(buyerAccount)).toBe(3000);
+    // Past the policy's ceiling, or another wallet than the policy's: refused before anything runs.
+    expect(await (await run(3500)).text()).toMatch(/does not allow: budget nostr:msats=3500 \(at most 3000\)/);
+    expect(await (await run(100, "OTHER")).text()).toMatch(/does not allow: nostr wallet OTHER/);
+  }, 90_000);
 });

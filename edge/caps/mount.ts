@@ -5,7 +5,8 @@
 //   nostr  the edge's relay object by RPC, other granted relays by outbound WebSocket (relay.ts);
 //          the identity is the workspace's agent key (workspace/caps.ts); nostr/jobs hires other
 //          agents on the edge's relay (agents/host/jobs-service.ts, as `oanix run --cap nostr`),
-//          free ones only: no wallet pays at the edge, so a priced job is EDQUOT
+//          paying their invoices from the wallet `nostr.wallet` names, up to `nostr:msats`
+//          (without one a priced job is EDQUOT and nothing is paid)
 //   llm    offline, Workers AI (the AI binding), or an OpenAI-compatible URL whose key is the
 //          workspace secret OANIX_LLM_KEY (or OPENAI_API_KEY) when bound to that URL's host
 // Secrets are the workspace's (workspace/secrets.ts). No resolver: Workers cannot resolve names,
@@ -19,7 +20,8 @@ import { Secrets } from "../../services/cap/secrets.ts";
 import type { Env } from "../env.ts";
 import type { CapsMaterial } from "../workspace/caps.ts";
 import { edgeFetch } from "./fetch.ts";
-import { llmProvider, type RunCaps } from "./policy.ts";
+import { HIRE_BUDGET, llmProvider, type RunCaps } from "./policy.ts";
+import { walletOf } from "./wallet.ts";
 import { hexToBytes } from "@noble/hashes/utils.js";
 import { JobsService } from "../../agents/host/jobs-service.ts";
 import { LinkParty, relayUrlOf } from "./party.ts";
@@ -41,15 +43,17 @@ export function mountEdgeCaps(ns: Namespace, env: Env, caps: RunCaps, m: CapsMat
   if (caps.nostr) {
     if (!m.nostrKey) throw new FsError("EIO", "nostr was granted but the workspace gave no agent key");
     const links = [relayObjectLink(env.RELAY, relayUrlOf(origin)), ...caps.nostr.relays.map(outboundRelayLink)];
-    grants.nostr = { secretKey: m.nostrKey, relays: [], links, budget: budget("nostr") };
+    const { msats: _paid, ...calls } = budget("nostr") ?? {};
+    grants.nostr = { secretKey: m.nostrKey, relays: [], links, budget: Object.keys(calls).length ? calls : undefined };
   }
   if (caps.llm) grants.llm = { provider: llmOf(caps.llm, env), apiKey: apiKeyOf(caps.llm, secrets), budget: budget("llm") };
   const cache = typeof caches === "undefined" ? undefined : caches.default;
   const granted = grantCaps(ns, grants, { secrets, fetch: edgeFetch({ secrets, cache }), wsConnect: fetchWsConnect() });
   if (!caps.nostr) return granted;
   const party = new LinkParty(relayObjectLink(env.RELAY, relayUrlOf(origin)), hexToBytes(m.nostrKey!));
-  ns.mount("/cap/nostr/jobs", new JobsService({ peer: party }));
-  return { budgets: granted.budgets, close: () => (granted.close(), party.close()) };
+  const wallet = caps.nostr.wallet && m.wallet ? walletOf(caps.nostr.wallet, m.wallet, env.RELAY, origin) : undefined;
+  ns.mount("/cap/nostr/jobs", new JobsService({ peer: party, ...(wallet ? { wallet, budgetMsats: m.budgets[HIRE_BUDGET] ?? 0 } : {}) }));
+  return { budgets: granted.budgets, close: () => (granted.close(), party.close(), wallet?.close()) };
 }
 
 function llmOf(spec: string, env: Env): string | LlmProvider {

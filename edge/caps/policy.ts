@@ -2,10 +2,10 @@
 // POST /w/NAME/run), the workspace's owner sets a ceiling (the cap policy, PUT /w/NAME/caps), and
 // a run asking for anything beyond it is refused whole, naming each thing refused.
 //
-//   caps    {http?: [HOST…], ws?: [HOST…], nostr?: true | {relays?: [URL…]},
+//   caps    {http?: [HOST…], ws?: [HOST…], nostr?: true | {relays?: [URL…], wallet?: SECRET},
 //            llm?: "offline" | "workers-ai[#MODEL]" | "openai:URL[#MODEL]"}
-//   budgets {"llm:tokens"?: N, "http:calls"?: N, …}    (services/cap/budgets.ts)
-//   policy  {http?: [HOST…], ws?: [HOST…], nostr?: boolean | {relays?: [URL…]},
+//   budgets {"llm:tokens"?: N, "http:calls"?: N, …}    (services/cap/budgets.ts, and nostr:msats)
+//   policy  {http?: [HOST…], ws?: [HOST…], nostr?: boolean | {relays?: [URL…], wallet?: SECRET},
 //            llm?: [PROVIDER…], budgets?: {"cap:kind": N}}
 //
 // Defaults (no policy set): nothing but the offline model, which needs no network and costs
@@ -14,16 +14,25 @@
 // own relay; other relays must be listed. An llm entry allows a provider with any model
 // ("workers-ai", "openai:https://api.openai.com/v1") or one model ("workers-ai#@cf/…"). Budgets in
 // the policy are ceilings and the defaults: a run gets the ceiling unless it asks for less.
+// `nostr.wallet` names the workspace secret holding a NIP-47 wallet connect URI that pays for the
+// jobs a run hires (/cap/nostr/jobs), at most `nostr:msats` per run; a run may use only the wallet
+// the policy names, and only with that budget.
 import { FsError } from "../../runtime/errors.ts";
 import { BUDGET_KINDS, budgetNames } from "../../services/cap/budgets.ts";
 import { beyond, patternText } from "../../services/cap/cover.ts";
 import { parseHosts } from "../../services/cap/hosts.ts";
+import { SECRET_NAME } from "../workspace/secrets.ts";
+
+/** The edge's budgets: the capabilities' own, and what a run's wallet may pay for hired jobs. */
+const KINDS: Record<string, string[]> = { ...BUDGET_KINDS, nostr: [...BUDGET_KINDS.nostr!, "msats"] };
+const kindNames = (): string => `${budgetNames()}, nostr:msats`;
+export const HIRE_BUDGET = "nostr:msats";
 
 export interface RunCaps {
   http?: string[];
   ws?: string[];
-  /** The edge's own relay always; `relays` are others, by outbound WebSocket. */
-  nostr?: { relays: string[] };
+  /** The edge's own relay always; `relays` are others, by outbound WebSocket; `wallet` pays for hired jobs. */
+  nostr?: { relays: string[]; wallet?: string };
   llm?: string;
 }
 
@@ -33,7 +42,7 @@ export type Budgets = Record<string, number>;
 export interface CapPolicy {
   http: string[];
   ws: string[];
-  nostr: { relays: string[] } | null;
+  nostr: { relays: string[]; wallet?: string } | null;
   llm: string[];
   budgets: Budgets;
 }
@@ -112,12 +121,20 @@ export function parseRunCaps(v: unknown): RunCaps {
   if (v.ws !== undefined) out.ws = hosts(v.ws, "caps.ws");
   if (v.nostr !== undefined) {
     if (v.nostr === true) out.nostr = { relays: [] };
-    else if (isObject(v.nostr)) {
-      only(v.nostr, ["relays"], "caps.nostr");
-      out.nostr = { relays: v.nostr.relays === undefined ? [] : relays(v.nostr.relays, "caps.nostr.relays") };
-    } else if (v.nostr !== false) throw bad("caps.nostr is true or {relays?: [ws URL…]}");
+    else if (isObject(v.nostr)) out.nostr = nostrOf(v.nostr, "caps.nostr");
+    else if (v.nostr !== false) throw bad("caps.nostr is true or {relays?: [ws URL…], wallet?: SECRET}");
   }
   if (v.llm !== undefined) out.llm = llmSpec(v.llm, "caps.llm");
+  return out;
+}
+
+function nostrOf(v: Record<string, unknown>, what: string): { relays: string[]; wallet?: string } {
+  only(v, ["relays", "wallet"], what);
+  const out: { relays: string[]; wallet?: string } = { relays: v.relays === undefined ? [] : relays(v.relays, `${what}.relays`) };
+  if (v.wallet !== undefined) {
+    if (typeof v.wallet !== "string" || !SECRET_NAME.test(v.wallet)) throw bad(`${what}.wallet names a workspace secret (a wallet connect URI)`);
+    out.wallet = v.wallet;
+  }
   return out;
 }
 
@@ -127,7 +144,7 @@ export function parseBudgets(v: unknown, what = "budgets"): Budgets {
   const out: Budgets = {};
   for (const [k, n] of Object.entries(v)) {
     const [cap, kind] = k.split(":");
-    if (!cap || !kind || !BUDGET_KINDS[cap]?.includes(kind)) throw bad(`${what}: no budget "${k}" (have: ${budgetNames()})`);
+    if (!cap || !kind || !KINDS[cap]?.includes(kind)) throw bad(`${what}: no budget "${k}" (have: ${kindNames()})`);
     if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw bad(`${what}.${k} must be a natural number`);
     out[k] = n;
   }
@@ -139,10 +156,8 @@ export function parsePolicy(v: unknown): CapPolicy {
   only(v, ["http", "ws", "nostr", "llm", "budgets"], "policy");
   let nostr: CapPolicy["nostr"] = null;
   if (v.nostr === true) nostr = { relays: [] };
-  else if (isObject(v.nostr)) {
-    only(v.nostr, ["relays"], "policy.nostr");
-    nostr = { relays: v.nostr.relays === undefined ? [] : relays(v.nostr.relays, "policy.nostr.relays") };
-  } else if (v.nostr !== undefined && v.nostr !== false) throw bad("policy.nostr is a boolean or {relays?: [ws URL…]}");
+  else if (isObject(v.nostr)) nostr = nostrOf(v.nostr, "policy.nostr");
+  else if (v.nostr !== undefined && v.nostr !== false) throw bad("policy.nostr is a boolean or {relays?: [ws URL…], wallet?: SECRET}");
   return {
     http: v.http === undefined ? [] : hosts(v.http, "policy.http"),
     ws: v.ws === undefined ? [] : hosts(v.ws, "policy.ws"),
@@ -165,7 +180,10 @@ export function admit(policy: CapPolicy, caps: RunCaps, budgets: Budgets, worksp
   }
   if (caps.nostr) {
     if (!policy.nostr) refused.push("nostr");
-    else for (const r of caps.nostr.relays) if (!policy.nostr.relays.includes(r)) refused.push(`nostr relay ${r}`);
+    else {
+      for (const r of caps.nostr.relays) if (!policy.nostr.relays.includes(r)) refused.push(`nostr relay ${r}`);
+      if (caps.nostr.wallet !== undefined && caps.nostr.wallet !== policy.nostr.wallet) refused.push(`nostr wallet ${caps.nostr.wallet}`);
+    }
   }
   if (caps.llm && caps.llm !== "offline" && !policy.llm.includes(caps.llm) && !policy.llm.includes(llmProvider(caps.llm))) refused.push(`llm ${caps.llm}`);
   const granted = new Set(Object.keys(caps).filter((k) => caps[k as keyof RunCaps] !== undefined));
@@ -180,5 +198,10 @@ export function admit(policy: CapPolicy, caps: RunCaps, budgets: Budgets, worksp
   }
   const out: Budgets = {};
   for (const [k, n] of Object.entries(policy.budgets)) if (granted.has(k.split(":")[0]!)) out[k] = n;
-  return { ...out, ...budgets };
+  const given = { ...out, ...budgets };
+  // A wallet is always spent within a stated limit; a limit without a wallet spends nothing.
+  if (caps.nostr?.wallet !== undefined && given[HIRE_BUDGET] === undefined) throw bad(`caps.nostr.wallet needs the budget ${HIRE_BUDGET}, the most the run may pay`);
+  if (caps.nostr?.wallet === undefined && budgets[HIRE_BUDGET] !== undefined) throw bad(`budget ${HIRE_BUDGET}: the run names no wallet (caps.nostr.wallet)`);
+  if (caps.nostr?.wallet === undefined) delete given[HIRE_BUDGET];
+  return given;
 }

@@ -1,16 +1,12 @@
 // A priced edge provider with a wallet asks before it works (NIP-90 `payment-required`): it makes
-// an invoice through its NWC wallet, says so with the `amount` tag carrying the invoice, and the
-// job goes on once a lookup says it is settled. ProviderJob polls between alarms; the invoice is
-// kept with the job, so a restart asks the wallet about the same invoice and never makes the
-// customer pay twice. The wallet client is Node's (agents/host/wallet.ts) over the edge's relay
-// links (edge/caps/party.ts): a wallet on the edge's own relay is reached in-process.
-//
-// The connection URI is a workspace secret (sealed at rest, edge/workspace/secrets.ts) named by the
-// provider's `wallet` field; its hosts must include the wallet relay's host, as for any secret.
-import { NwcError, WalletClient, parseWalletUri } from "../../agents/host/nwc.ts";
+// an invoice through its NWC wallet (edge/caps/wallet.ts, the workspace secret its `wallet` names),
+// says so with the `amount` tag carrying the invoice, and the job goes on once a lookup says it is
+// settled. ProviderJob polls between alarms; the invoice is kept with the job, so a restart asks
+// the wallet about the same invoice and never makes the customer pay twice.
+import { NwcError, type WalletClient } from "../../agents/host/nwc.ts";
 import { BadRequest } from "../../agents/host/spec.ts";
-
-import { partyOn } from "../caps/party.ts";
+import { FsError } from "../../runtime/errors.ts";
+import { walletOf } from "../caps/wallet.ts";
 import { ReplyError } from "../errors.ts";
 import type { Provided } from "./run.ts";
 
@@ -27,7 +23,7 @@ export interface AskedInvoice {
 export const PAYMENT_TIMEOUT_MS = 300_000;
 export const PAYMENT_POLL_MS = 1000;
 
-/** The provider's wallet: the workspace secret its `wallet` names, whose hosts must include the wallet's relay. */
+/** The provider's wallet; BadRequest (the job's error feedback) when its secret is missing or unfit. */
 export async function openWallet(pv: Provided): Promise<WalletClient> {
   const name = pv.p.wallet!;
   const r = await pv.ws.secretOpen(pv.cred, name);
@@ -35,15 +31,12 @@ export async function openWallet(pv: Provided): Promise<WalletClient> {
     if (r.error.code === "ENOENT") throw new BadRequest(`provider error: the wallet secret ${name} is not set in workspace ${pv.p.workspace}`);
     throw new ReplyError(r);
   }
-  let hosts: string[];
   try {
-    hosts = parseWalletUri(r.value.value).relays.map((u) => new URL(u).host);
+    return walletOf(name, r.value, pv.env.RELAY, pv.p.origin);
   } catch (e) {
-    throw new BadRequest(`provider error: the wallet secret ${name}: ${(e as Error).message}`);
+    if (e instanceof FsError) throw new BadRequest(`provider error: ${e.message.replace(/^E[A-Z]+: /, "")}`);
+    throw e;
   }
-  const unbound = hosts.filter((h) => !r.value.hosts.includes(h));
-  if (unbound.length) throw new BadRequest(`provider error: the wallet secret ${name} is not bound to ${unbound.join(", ")}`);
-  return new WalletClient(r.value.value, (relays, sk) => partyOn(pv.env.RELAY, pv.p.origin, relays[0]!, sk));
 }
 
 /** Makes the job's invoice. */

@@ -26,7 +26,13 @@ CREATE TABLE IF NOT EXISTS agent_identity(id INTEGER PRIMARY KEY CHECK (id = 1),
 export interface CapsView { policy: CapPolicy; set: boolean; identity: { pubkey: string; npub: string } | null }
 
 /** What a run's /cap/* needs from this workspace: its budgets, the secrets, the agents' key. */
-export interface CapsMaterial { budgets: Budgets; secrets: Record<string, { value: string; hosts: string[] }>; nostrKey?: string }
+export interface CapsMaterial {
+  budgets: Budgets;
+  secrets: Record<string, { value: string; hosts: string[] }>;
+  nostrKey?: string;
+  /** The secret `caps.nostr.wallet` names, opened. */
+  wallet?: { value: string; hosts: string[] };
+}
 
 const aad = (ws: string): string => `oanix/agent-identity\0${ws}`;
 
@@ -108,6 +114,7 @@ export class Caps {
     const key = await this.#key();
     if (sends) out.secrets = await this.#secrets.open(key, this.#meta.name);
     if (caps.nostr) out.nostrKey = await this.#secretKey(key);
+    if (caps.nostr?.wallet) out.wallet = await this.openSecret(caps.nostr.wallet);
     return out;
   }
 
