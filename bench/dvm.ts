@@ -1,8 +1,11 @@
-// Marketplace benchmarks on the local relay (`wrangler dev`, rate limits off for the run):
+// Marketplace benchmarks on the local edge's relay (`wrangler dev`, rate limits off for the run):
 // - dvm-latency-1, dvm-latency-20 (ms, lower): request published → result received (p50), for a
 //   trivial agent (agents/build/jobcount.wasm) behind `oanix serve` (default --concurrency, the
 //   CPU count), vs a hand-written nostr-tools provider answering the same job in plain JavaScript
 //   (bench/dvm-peer.mjs, no sandbox). 1 job at a time, and 20 published at once.
+// - dvm-edge-latency-1, dvm-edge-latency-20 (ms, lower): the same, for the same agent served by the
+//   edge itself (edge/provider/: a ProviderJob object per request, the agent in a Runner object,
+//   the workspace's two run slots), against the same peer.
 // - dvm-throughput-cN (jobs/s, higher): 60 jobs published at once, until the last result, with
 //   `oanix serve --concurrency N` for N = 1, 2, 8; the same peer as the reference.
 // Each provider runs in its own process (as a user would run it); the customer is this process.
@@ -13,13 +16,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { generateSecretKey } from "nostr-tools/pure";
-import { freePort, ROOT } from "../edge/dev/launch.ts";
-import { startDev } from "../relay/dev.ts";
+import { ROOT, startEdge } from "../edge/dev/launch.ts";
+import { keySigner, newSecretKey } from "../services/nip98.ts";
 import { Peer, type Event } from "../agents/host/nostr.ts";
 import type { BenchResult } from "./types.ts";
 
 const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0 });
-const OURS = 5050, PEER = 5051;
+const OURS = 5050, PEER = 5051, EDGE = 5052;
 const log = (...a: unknown[]) => console.error("[bench/dvm]", ...a);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
@@ -60,6 +63,20 @@ const plainPeer = () => startProvider([join(ROOT, "bench/dvm-peer.mjs"), relayUr
 
 let relayUrl = "";
 
+/** A provider hosted by the edge (edge/provider/), serving jobcount for EDGE over a fresh workspace: its pubkey. */
+async function edgeProvider(edgeUrl: string): Promise<string> {
+  const owner = keySigner(newSecretKey());
+  const call = async (method: string, path: string, body: unknown) => {
+    const url = `${edgeUrl}${path}`;
+    const text = JSON.stringify(body);
+    const r = await fetch(url, { method, headers: { authorization: await owner.authorize(url, method, new TextEncoder().encode(text)), "content-type": "application/json" }, body: text });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    return (await r.json()) as Record<string, unknown>;
+  };
+  await call("POST", "/w/bench-dvm", {});
+  return (await call("POST", "/api/providers", { name: "bench-count", kind: EDGE, program: "jobcount", workspace: "bench-dvm" })).pubkey as string;
+}
+
 /** The customer: one connection, results matched to requests by their e tag. */
 class Customer {
   readonly peer: Peer;
@@ -70,7 +87,7 @@ class Customer {
     this.peer = new Peer([relayUrl], generateSecretKey());
   }
   async start(): Promise<void> {
-    await this.peer.subscribe({ kinds: [OURS + 1000, PEER + 1000], "#p": [this.peer.pubkey] }, (e: Event) => {
+    await this.peer.subscribe({ kinds: [OURS + 1000, PEER + 1000, EDGE + 1000], "#p": [this.peer.pubkey] }, (e: Event) => {
       const id = e.tags.find((t) => t[0] === "e")?.[1];
       if (id) this.#waiting.get(id)?.(performance.now());
     });
@@ -94,8 +111,8 @@ class Customer {
 
 export async function run(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "oanix-bench-dvm-"));
-  const dev = await startDev({ port: await freePort(), persistTo: dir, vars: { RELAY_CONFIG: NO_RATE_LIMITS } });
-  relayUrl = dev.relayUrl;
+  const dev = await startEdge({ persistTo: dir, vars: { RELAY_CONFIG: NO_RATE_LIMITS } });
+  relayUrl = `${dev.url.replace(/^http/, "ws")}/relay`;
   const customer = new Customer();
   const results: BenchResult[] = [];
   // Every provider process started here is stopped at the end, whatever happens in between.
@@ -114,16 +131,24 @@ export async function run(): Promise<BenchResult[]> {
       await customer.batch(OURS, ours.pubkey, 4);
       await customer.batch(PEER, peer.pubkey, 4);
     }
+    const edge = await edgeProvider(dev.url);
+    for (let i = 0; i < 3; i++) await customer.batch(EDGE, edge, 4);
     for (const [conc, rounds] of [[1, 60], [20, 8]] as const) {
-      const a: number[] = [], b: number[] = [];
+      const a: number[] = [], b: number[] = [], e: number[] = [];
       for (let r = 0; r < rounds; r++) {
         a.push(...(await customer.batch(OURS, ours.pubkey, conc)).latencies);
         b.push(...(await customer.batch(PEER, peer.pubkey, conc)).latencies);
+        e.push(...(await customer.batch(EDGE, edge, conc)).latencies);
       }
       log(`latency at ${conc}: oanix p50 ${round(pct(a, 0.5))} p90 ${round(pct(a, 0.9))}; peer p50 ${round(pct(b, 0.5))} p90 ${round(pct(b, 0.9))}`);
       results.push({
         name: `dvm-latency-${conc}`, unit: "ms", better: "lower", oanix: round(pct(a, 0.5)), peers: { "nostr-tools provider": round(pct(b, 0.5)) },
         note: `p50 of ${a.length} jobs, ${conc} published at once; p90 oanix ${round(pct(a, 0.9))}, peer ${round(pct(b, 0.9))}. oanix serve at its default --concurrency (CPU count); both send processing feedback, then the result.`,
+      });
+      log(`edge latency at ${conc}: p50 ${round(pct(e, 0.5))} p90 ${round(pct(e, 0.9))}`);
+      results.push({
+        name: `dvm-edge-latency-${conc}`, unit: "ms", better: "lower", oanix: round(pct(e, 0.5)), peers: { "nostr-tools provider": round(pct(b, 0.5)) },
+        note: `p50 of ${e.length} jobs, ${conc} published at once; p90 ${round(pct(e, 0.9))}. The provider is the edge's own (edge/provider/): per request a ProviderJob Durable Object, its alarm, the agent in a Runner object, the workspace's 2 run slots; the peer is the same process as in dvm-latency-${conc}, interleaved.`,
       });
     }
     await ours.stop();

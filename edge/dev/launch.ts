@@ -56,7 +56,7 @@ export function secretsEnvFile(persistTo: string): string {
   return file;
 }
 
-export async function startEdge(o: { port?: number; persistTo?: string; adminPubkeys?: string[]; timeoutMs?: number; stdio?: "pipe" | "inherit" } = {}): Promise<Edge> {
+export async function startEdge(o: { port?: number; persistTo?: string; adminPubkeys?: string[]; vars?: Record<string, string>; timeoutMs?: number; stdio?: "pipe" | "inherit" } = {}): Promise<Edge> {
   const port = o.port ?? (await freePort());
   const inspector = await freePort();
   const persistTo = o.persistTo ?? join(ROOT, ".wrangler", "state");
@@ -69,6 +69,7 @@ export async function startEdge(o: { port?: number; persistTo?: string; adminPub
     "--env-file", secretsEnvFile(persistTo),
   ];
   if (o.adminPubkeys?.length) args.push("--var", `ADMIN_PUBKEYS:${o.adminPubkeys.join(",")}`);
+  for (const [k, v] of Object.entries(o.vars ?? {})) args.push("--var", `${k}:${v}`);
   // Development: webhooks and openai:URL models on this machine are allowed (a deployed edge refuses them).
   args.push("--var", "ALLOW_PRIVATE_HOSTS:127.0.0.1,localhost");
   const child = spawn(process.execPath, args, {

@@ -31,7 +31,8 @@ import { cancelRequest, claim, providerNamed, settle } from "./store.ts";
 
 /** How long a job waits for one of its workspace's run slots before it is refused. */
 export const QUEUE_TIMEOUT_MS = 60_000;
-const SLOT_POLL_MS = 250;
+/** A job waiting for a slot is woken when one is given back (run.ts release); this is the fallback. */
+const SLOT_POLL_MS = 1000;
 /** How long a `job` input waits for its parent's result (default), and how often it looks. */
 export const CHAIN_TIMEOUT_MS = 60_000;
 const CHAIN_POLL_MS = 500;
@@ -99,6 +100,14 @@ export class ProviderJob extends DurableObject<ProviderEnv> {
     if (c?.job) await addEvent(this.env.DB, c.job, "cancel-requested", { deletion: deletion.id });
     // A waiting job ends at its next alarm (a running one once its run is over); none: forget it later.
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + KEEP_MS);
+  }
+
+  /** A run slot was given back in the workspace: a job waiting for one tries now. */
+  async wake(): Promise<void> {
+    const rec = this.#rec;
+    if (rec?.state !== "active" || rec.run || rec.answer || rec.slotUntil === undefined) return;
+    const at = await this.ctx.storage.getAlarm();
+    if (at === null || at > Date.now()) await this.ctx.storage.setAlarm(Date.now());
   }
 
   override async alarm(): Promise<void> {
@@ -211,7 +220,7 @@ export class ProviderJob extends DurableObject<ProviderEnv> {
 
   /** One of the workspace's run slots: true once held; false to wait; BadRequest past the queue's time. */
   async #slot(pv: Provided, spec: JobSpec, say: (t: Template) => Promise<void>): Promise<boolean> {
-    if (await pv.admit(slotOf(pv.p.name, spec.id))) return true;
+    if (await pv.admit(slotOf(pv.p.name, spec.id), jobObjectName(pv.p.name, spec.id))) return true;
     const until = this.#rec!.slotUntil ?? Date.now() + QUEUE_TIMEOUT_MS;
     if (Date.now() > until) throw new BadRequest(`no run slot came free within ${QUEUE_TIMEOUT_MS / 1000} s`);
     if (this.#rec!.slotUntil === undefined) await this.#save({ ...this.#rec!, slotUntil: until });

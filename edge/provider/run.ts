@@ -57,16 +57,20 @@ export class Provided {
     if (!allowed.ok) throw new ReplyError(allowed);
   }
 
-  /** Takes one of the workspace's run slots for `slot`: false while all are taken. */
-  async admit(slot: string): Promise<boolean> {
-    const r = await this.ws.runAdmit(this.cred, slot);
+  /** Takes one of the workspace's run slots for `slot`: false while all are taken (`waiter` is then in line). */
+  async admit(slot: string, waiter: string): Promise<boolean> {
+    const r = await this.ws.runAdmit(this.cred, slot, waiter);
     if (r.ok) return true;
     if (r.error.code !== "EAGAIN") throw new ReplyError(r);
     return false;
   }
 
-  release(slot: string): Promise<unknown> {
-    return this.ws.runRelease(this.cred, slot).catch(() => {});
+  /** Gives the slot back, and wakes the jobs that waited longest for one. */
+  async release(slot: string): Promise<void> {
+    const r = await this.ws.runRelease(this.cred, slot).catch(() => null);
+    for (const waiter of r?.ok ? r.value : []) {
+      await this.env.PROVIDER_JOBS.get(this.env.PROVIDER_JOBS.idFromName(waiter)).wake().catch(() => {});
+    }
   }
 
   /** Makes the attempt's edge job and its task file; the ticket is saved before the run starts. */

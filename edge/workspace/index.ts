@@ -351,20 +351,20 @@ export class Workspace extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- edge runs
 
-  /** Takes one of this workspace's run slots for `job` (EAGAIN when all are taken). */
-  runAdmit(cred: Cred, job: string): Reply<null> {
+  /** Takes one of this workspace's run slots for `job` (EAGAIN when all are taken; `waiter` waits in line). */
+  runAdmit(cred: Cred, job: string, waiter?: string): Reply<null> {
     return replyOf(() => {
       this.#authorized(cred, [{ path: "", write: true }]);
-      this.#runs.admit(job);
+      this.#runs.admit(job, waiter);
       return null;
     });
   }
 
-  runRelease(cred: Cred, job: string): Reply<null> {
+  /** Gives a slot back; answers the waiters to wake. */
+  runRelease(cred: Cred, job: string): Reply<string[]> {
     return replyOf(() => {
       this.#authorized(cred, [{ path: "", write: true }]);
-      this.#runs.release(job);
-      return null;
+      return this.#runs.release(job);
     });
   }
 

@@ -11,7 +11,7 @@ import { META_TABLES } from "./meta.ts";
 import { PIECE_TABLES } from "./pieces.ts";
 import { PRINCIPAL_TABLES } from "./principals.ts";
 import { TASK_TABLES } from "./tasks.ts";
-import { RUN_TABLES } from "./runs.ts";
+import { RUN_TABLES, RUN_WAITER_TABLES } from "./runs.ts";
 import { STAGING_TABLES } from "./staging.ts";
 import { TREE_TABLES } from "./tree.ts";
 import { CAP_TABLES } from "./caps.ts";
@@ -24,6 +24,7 @@ export const MIGRATIONS: readonly string[] = [
   ANSWER_TABLES,
   RUN_TABLES,
   CAP_TABLES + SECRET_TABLES,
+  RUN_WAITER_TABLES,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -511,3 +511,27 @@ describe("hardening (issue 7)", () => {
     expect(ls.results.map((x) => x.ok)).toEqual([true, true, true, true, true]);
   });
 });
+
+describe("run slots", () => {
+  it("a run refused a slot may wait in line: a release names the longest waiting first, and one that gets a slot leaves the line", async () => {
+    const owner = newKey();
+    const ws = await createWs(owner);
+    const cred = { type: "internal" as const, principal: { kind: "owner" as const, pubkey: owner.pubkey } };
+    for (const j of ["a", "b"]) expect((await stub(ws).runAdmit(cred, j)).ok).toBe(true);
+    for (const w of ["first", "second", "third"]) {
+      const r = await stub(ws).runAdmit(cred, `job-${w}`, w);
+      expect(r.ok ? null : r.error.code).toBe("EAGAIN");
+    }
+    // Refused again, a waiter keeps its place; the line survives the object's eviction.
+    expect((await stub(ws).runAdmit(cred, "job-first", "first")).ok).toBe(false);
+    await evictDurableObject(stub(ws));
+    const freed = await stub(ws).runRelease(cred, "a");
+    expect(freed).toEqual({ ok: true, value: ["first", "second", "third"] });
+    expect((await stub(ws).runAdmit(cred, "job-second", "second")).ok).toBe(true);
+    expect(await stub(ws).runRelease(cred, "b")).toEqual({ ok: true, value: ["first", "third"] });
+    // A run that does not wait (POST /run) leaves no name.
+    expect((await stub(ws).runAdmit(cred, "job-first", "first")).ok).toBe(true);
+    expect((await stub(ws).runAdmit(cred, "no-line")).ok).toBe(false);
+    expect(await stub(ws).runRelease(cred, "job-first")).toEqual({ ok: true, value: ["third"] });
+  });
+});
