@@ -20,8 +20,8 @@ import { ROOT, startEdge } from "../edge/dev/launch.ts";
 import { keySigner, newSecretKey } from "../services/nip98.ts";
 import { Peer, type Event } from "../agents/host/nostr.ts";
 import type { BenchResult } from "./types.ts";
+import { NO_RATE_LIMITS } from "./relay-workerd.ts";
 
-const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0 });
 const OURS = 5050, PEER = 5051, EDGE = 5052;
 const log = (...a: unknown[]) => console.error("[bench/dvm]", ...a);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
@@ -80,16 +80,18 @@ async function edgeProvider(edgeUrl: string): Promise<string> {
 /** The customer: one connection, results matched to requests by their e tag. */
 class Customer {
   readonly peer: Peer;
-  readonly #waiting = new Map<string, (t: number) => void>();
+  readonly #waiting = new Map<string, (t: number | Error) => void>();
   /** Makes every request unique (same text, same second would be the same event id). */
   #seq = 0;
   constructor() {
     this.peer = new Peer([relayUrl], generateSecretKey());
   }
   async start(): Promise<void> {
-    await this.peer.subscribe({ kinds: [OURS + 1000, PEER + 1000, EDGE + 1000], "#p": [this.peer.pubkey] }, (e: Event) => {
+    await this.peer.subscribe({ kinds: [OURS + 1000, PEER + 1000, EDGE + 1000, 7000], "#p": [this.peer.pubkey] }, (e: Event) => {
       const id = e.tags.find((t) => t[0] === "e")?.[1];
-      if (id) this.#waiting.get(id)?.(performance.now());
+      const failed = e.kind === 7000 && e.tags.some((t) => t[0] === "status" && t[1] === "error");
+      if (e.kind === 7000 && !failed) return;
+      if (id) this.#waiting.get(id)?.(failed ? new Error(`job ${id} failed: ${e.content}`) : performance.now());
     });
   }
   /** Publishes n jobs at once; answers each one's latency (ms) and the time to the last result. */
@@ -100,7 +102,7 @@ class Customer {
       const sent = performance.now();
       return new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no result for ${r.id} in 60 s`)), 60_000);
-        this.#waiting.set(r.id, (t) => (clearTimeout(timer), this.#waiting.delete(r.id), resolve(t - sent)));
+        this.#waiting.set(r.id, (t) => (clearTimeout(timer), this.#waiting.delete(r.id), t instanceof Error ? reject(t) : resolve(t - sent)));
       });
     });
     for (const r of reqs) void this.peer.publish(r);
@@ -111,7 +113,7 @@ class Customer {
 
 export async function run(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "oanix-bench-dvm-"));
-  const dev = await startEdge({ persistTo: dir, vars: { RELAY_CONFIG: NO_RATE_LIMITS } });
+  const dev = await startEdge({ persistTo: dir, vars: { RELAY_CONFIG: JSON.stringify(NO_RATE_LIMITS) } });
   relayUrl = `${dev.url.replace(/^http/, "ws")}/relay`;
   const customer = new Customer();
   const results: BenchResult[] = [];

@@ -26,6 +26,7 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { initNostrWasm } from "nostr-wasm";
 import { OFFLINE_ENV, startDev, type DevServer } from "../relay/dev.ts";
 import type { BenchResult } from "./types.ts";
+import { NO_RATE_LIMITS as RATE_LIMITS_OFF } from "./relay-workerd.ts";
 import type { NostrEvent } from "../relay/event.ts";
 
 
@@ -415,7 +416,7 @@ export async function verifyInWorkerd(events: NostrEvent[], dir: string): Promis
 
 // ------------------------------------------------------------------ our relay in workerd
 
-const NO_RATE_LIMITS = JSON.stringify({ messagesPerSecond: 0, eventsPerSecondPerPubkey: 0, messagesPerSecondPerIp: 0, maxConnectionsPerIp: 0 });
+const NO_RATE_LIMITS = JSON.stringify(RATE_LIMITS_OFF);
 
 function runQuiet(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -18,7 +18,7 @@ import type { NostrEvent } from "../../relay/event.ts";
 import { relayStub } from "../../relay/http.ts";
 import { encrypt, type Cipher } from "../../agents/host/cipher.ts";
 import { MAX_RESULT_CHARS, feedback, result, type Template } from "../../agents/host/answers.ts";
-import { BadRequest, readRequest, requestTags, type JobSpec } from "../../agents/host/spec.ts";
+import { BadRequest, Cancelled, readRequest, requestTags, type JobSpec } from "../../agents/host/spec.ts";
 import { FsError } from "../../runtime/errors.ts";
 import { reason, type ProviderEnv } from "./config.ts";
 import { resolveRelayInputs, resolveUrlInputs } from "./inputs.ts";
@@ -138,53 +138,14 @@ export class ProviderJob extends DurableObject<ProviderEnv> {
     try {
       const spec = rec.spec ?? (await this.#read(rec, key, p.price));
       const pv = await Provided.open(this.env, p);
-      if (p.price && p.wallet && !rec.paid) {
-        const wallet = await openWallet(pv);
-        try {
-          if (!rec.invoice) {
-            const invoice = await askPayment(wallet, pv, spec.id);
-            await this.#save({ ...this.#rec!, invoice });
-            await say(feedback(rec.request, "payment-required", `pay ${p.price} msats to run this job`, { more: [["amount", String(p.price), invoice.invoice]] }));
-          }
-          if (!(await paid(wallet, this.#rec!.invoice!))) return { wait: PAYMENT_POLL_MS };
-        } finally {
-          wallet.close();
-        }
-        await this.#save({ ...this.#rec!, paid: true });
-      }
+      if (p.price && p.wallet && !rec.paid && !(await this.#pay(pv, spec, say))) return { wait: PAYMENT_POLL_MS };
       if (this.#cancelled() && !this.#rec!.run) return this.#finish();
       if (await this.#tell("processing")) await say(feedback(rec.request, "processing", ""));
-
       if (!this.#rec!.run) {
-        const inputs = await this.#inputs(pv, spec, say);
-        if (inputs === null) return { wait: CHAIN_POLL_MS };
-        if (!(await this.#slot(pv, spec, say))) return { wait: SLOT_POLL_MS };
-        if (this.#cancelled()) return this.#releaseCancelled(pv, spec.id);
-        const ticket = await pv.prepare({ ...spec, input: inputs }, (this.#rec!.attempts ?? 0) + 1);
-        await this.#save({ ...this.#rec!, run: ticket, attempts: ticket.attempt });
-        await pv.run(ticket);
+        const waiting = await this.#start(pv, spec, say);
+        if (waiting) return waiting;
       }
-      const ticket = this.#rec!.run!;
-      const slot = slotOf(p.name, spec.id);
-      const ended = await pv.outcome(ticket).then((out) => ({ out }), (error: unknown) => ({ error }));
-      if ("out" in ended && ended.out === null) return { wait: RUN_POLL_MS };
-      await pv.release(slot);
-      if (this.#cancelled()) {
-        await pv.note(ticket.job, "cancelled", { request: spec.id });
-        return this.#finish();
-      }
-      if ("error" in ended) throw ended.error;
-      const out = ended.out!;
-      if (out === "lost") {
-        if (ticket.attempt >= MAX_ATTEMPTS) throw new BadRequest(`provider error: the run was lost ${ticket.attempt} times to restarts`);
-        const { run: _lost, ...rest } = this.#rec!;
-        await this.#save(rest);
-        return { wait: 0 };
-      }
-      if (out.length > MAX_RESULT_CHARS) throw new BadRequest(`result is ${out.length} characters, over the ${MAX_RESULT_CHARS} a result event may carry`);
-      const r = this.#rec!;
-      const body = r.cipher ? encrypt(key.secretKey, rec.request.pubkey, out, r.cipher) : out;
-      return this.#answer(signWith(key, result(rec.request, body, { plainTags: r.tags!, encrypted: !!r.cipher, ...(p.price ? { price: p.price } : {}) })), "answered");
+      return await this.#ended(pv, key, spec);
     } catch (e) {
       if (this.#cancelled()) return this.#finish();
       if (!(e instanceof BadRequest) && !(e instanceof FsError)) throw e;
@@ -202,6 +163,68 @@ export class ProviderJob extends DurableObject<ProviderEnv> {
     if (price && spec.bid !== undefined && spec.bid < price) throw new BadRequest(`bid of ${spec.bid} msats is below the price of ${price} msats`);
     await this.#save({ ...rec, spec, tags: read.tags, cipher: read.cipher });
     return spec;
+  }
+
+  /** The pay step: true once the job's invoice is settled; false to wait (the invoice asked for once). */
+  async #pay(pv: Provided, spec: JobSpec, say: (t: Template) => Promise<void>): Promise<boolean> {
+    const wallet = await openWallet(pv);
+    try {
+      if (!this.#rec!.invoice) {
+        const invoice = await askPayment(wallet, pv, spec.id);
+        await this.#save({ ...this.#rec!, invoice });
+        await say(feedback(spec.request, "payment-required", `pay ${invoice.amount} msats to run this job`, { more: [["amount", String(invoice.amount), invoice.invoice]] }));
+      }
+      if (!(await paid(wallet, this.#rec!.invoice!))) return false;
+    } finally {
+      wallet.close();
+    }
+    await this.#save({ ...this.#rec!, paid: true });
+    return true;
+  }
+
+  /** The inputs, a run slot, then the run (its ticket kept first); a Step while it must wait for one of them. */
+  async #start(pv: Provided, spec: JobSpec, say: (t: Template) => Promise<void>): Promise<Step | null> {
+    const inputs = await this.#inputs(pv, spec, say);
+    if (inputs === null) return { wait: CHAIN_POLL_MS };
+    if (!(await this.#slot(pv, spec, say))) return { wait: SLOT_POLL_MS };
+    const slot = slotOf(pv.p.name, spec.id);
+    let ticket: RunTicket;
+    try {
+      if (this.#cancelled()) throw new Cancelled();
+      ticket = await pv.prepare({ ...spec, input: inputs }, (this.#rec!.attempts ?? 0) + 1);
+    } catch (e) {
+      await pv.release(slot);
+      if (e instanceof Cancelled) return this.#finish();
+      throw e;
+    }
+    await this.#save({ ...this.#rec!, run: ticket, attempts: ticket.attempt });
+    await pv.run(ticket);
+    return null;
+  }
+
+  /** After the run: its outcome (or a wait while it may still be going), the slot given back, the answer. */
+  async #ended(pv: Provided, key: ProviderKey, spec: JobSpec): Promise<Step> {
+    const ticket = this.#rec!.run!;
+    const ended = await pv.outcome(ticket).then((out) => ({ out }), (error: unknown) => ({ error }));
+    if ("out" in ended && ended.out === null) return { wait: RUN_POLL_MS };
+    await pv.release(slotOf(pv.p.name, spec.id));
+    if (this.#cancelled()) {
+      await pv.note(ticket.job, "cancelled", { request: spec.id });
+      return this.#finish();
+    }
+    if ("error" in ended) throw ended.error;
+    const out = ended.out!;
+    if (out === "lost") {
+      if (ticket.attempt >= MAX_ATTEMPTS) throw new BadRequest(`provider error: the run was lost ${ticket.attempt} times to restarts`);
+      const { run: _lost, ...rest } = this.#rec!;
+      await this.#save(rest);
+      return { wait: 0 };
+    }
+    if (out.length > MAX_RESULT_CHARS) throw new BadRequest(`result is ${out.length} characters, over the ${MAX_RESULT_CHARS} a result event may carry`);
+    const r = this.#rec!;
+    const body = r.cipher ? encrypt(key.secretKey, spec.request.pubkey, out, r.cipher) : out;
+    const price = pv.p.price;
+    return this.#answer(signWith(key, result(spec.request, body, { plainTags: r.tags!, encrypted: !!r.cipher, ...(price ? { price } : {}) })), "answered");
   }
 
   /** The inputs the agent gets, or null while a parent job has no result yet. */
@@ -226,11 +249,6 @@ export class ProviderJob extends DurableObject<ProviderEnv> {
     if (this.#rec!.slotUntil === undefined) await this.#save({ ...this.#rec!, slotUntil: until });
     if (await this.#tell("queued")) await say(feedback(spec.request, "processing", `queued: waiting for a run slot in workspace ${pv.p.workspace}`));
     return false;
-  }
-
-  async #releaseCancelled(pv: Provided, request: string): Promise<Step> {
-    await pv.release(slotOf(pv.p.name, request));
-    return this.#finish();
   }
 
   async #finish(): Promise<Step> {
