@@ -13,7 +13,7 @@ import { stub } from "../testing.ts";
 import type { ProviderEnv } from "./config.ts";
 import { jobObjectName } from "./job.ts";
 import { nostrClient } from "../../relay/testing.ts";
-import { addProvider, ask, kindsFrom, query, sign, sleep, status, summary, worker } from "./testing.ts";
+import { addProvider, answersTo, ask, kindsFrom, sign, sleep, status, summary, worker } from "./testing.ts";
 
 kindsFrom(5800); // apart from the other provider suites' kinds: the relay is one
 
@@ -22,16 +22,6 @@ const host = new URL(servers.http).host;
 const providerEnv = env as unknown as ProviderEnv;
 const jobObject = (provider: string, request: string) => providerEnv.PROVIDER_JOBS.get(providerEnv.PROVIDER_JOBS.idFromName(jobObjectName(provider, request)));
 const abort = (s: DurableObjectStub) => runInDurableObject(s, (_, state) => state.abort("test: evicted")).catch(() => {});
-
-/** What `pubkey` published naming `id`, once a result or an error is among them (or `ms`). */
-async function answersTo(id: string, pubkey: string, ms = 20_000): Promise<Event[]> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const evs = (await query({ "#e": [id] })).filter((e) => e.pubkey === pubkey);
-    if (evs.some((e) => e.kind !== 7000 || status(e) === "error") || Date.now() > until) return evs;
-    await sleep(100);
-  }
-}
 
 /** A provider running `summarize` on a page of the local server, granted http there, the offline model and the edge's relay. */
 const summarizer = (o: Record<string, unknown> = {}) =>

@@ -12,7 +12,7 @@ import { getJob, listJobs } from "../d1.ts";
 import { call, createWs, json, newKey, stub } from "../testing.ts";
 import { serveJob } from "./handler.ts";
 import { HANDLER } from "./relay.ts";
-import { addProvider, ask, nextKind, query, sign, sleep, status, summary } from "./testing.ts";
+import { addProvider, answersTo, ask, nextKind, query, sign, sleep, status, summary } from "./testing.ts";
 import { PROVIDER_SCHEMA, jobState } from "./store.ts";
 import migration from "../migrations/0002_edge_providers.sql?raw";
 import type { ProviderEnv } from "./config.ts";
@@ -106,17 +106,6 @@ describe("edge provider: bad input", () => {
 
 /** The relay's hand-over context, for handing a request over again directly. */
 const contextFor = (cfg: { name: string; kind: number }, pubkey: string) => ({ registration: { kind: cfg.kind, agent: cfg.name, handler: HANDLER, pubkey } });
-
-/** What `pubkey` published naming `id`, once `done` holds (or 10 s). */
-async function answersTo(id: string, pubkey: string, done: (evs: Event[]) => boolean = (evs) => evs.some((e) => e.kind !== 7000 || status(e) === "error")): Promise<Event[]> {
-  let evs: Event[] = [];
-  for (let i = 0; i < 100; i++) {
-    evs = (await query({ "#e": [id] })).filter((e) => e.pubkey === pubkey);
-    if (done(evs)) break;
-    await sleep(100);
-  }
-  return evs;
-}
 
 describe("edge provider: once only", () => {
   it("a request handed over again (by the relay and twice more at once) is run and answered once", async () => {

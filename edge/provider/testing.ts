@@ -60,6 +60,16 @@ export async function ask(kind: number, tags: string[][], pubkey: string, o: { m
   return { req, sk, relay, events, result: events.find((e) => e.kind === kind + 1000), error: events.find((e) => status(e) === "error") };
 }
 
+/** What `pubkey` published naming `id`, once a result or an error is among them (or `ms`). */
+export async function answersTo(id: string, pubkey: string, ms = 20_000): Promise<Event[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const evs = (await query({ "#e": [id] })).filter((e) => e.pubkey === pubkey);
+    if (evs.some((e) => e.kind !== 7000 || status(e) === "error") || Date.now() > until) return evs;
+    await sleep(100);
+  }
+}
+
 export const summary = (events: Event[]) => events.map((e) => (e.kind === 7000 ? `${status(e)}${e.content ? `: ${e.content}` : ""}` : String(e.kind)));
 
 /** Job kinds: each test file starts its own range (the relay is shared by the files). */
