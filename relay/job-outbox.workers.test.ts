@@ -214,23 +214,30 @@ describe("the outbox with connection shards", () => {
 describe("one alarm for NIP-40 expiry and the outbox", () => {
   const storedIds = (stub: Stub) => runInDurableObject(stub, (_, state) => state.storage.sql.exec<{ id: string }>("SELECT id FROM events").toArray().map((r) => r.id));
 
-  it("an expiration sooner than the outbox's look brings the alarm forward, and expiry fires with a row in the outbox", async () => {
+  it("the outbox never pushes back an expiration, an expiration brings the outbox's look forward, and expiry fires with a row in the outbox", async () => {
     const { stub } = await relayWithAgent(5630);
     const c = await RawClient.open(stub);
+    const expiresAt = (e: Event) => Number(e.tags[0]![1]) * 1000;
+    // An expiration first, then a hand-over that stays in the outbox: the alarm stays at the expiration.
+    const first = sign(generateSecretKey(), 1, { tags: [["expiration", String(now() + 1)]], content: "soon gone" });
+    expect(await c.publish(first)).toEqual([true, ""]);
     const job = sign(generateSecretKey(), 5630, { content: "hang" });
     expect(await c.publish(job)).toEqual([true, ""]);
     await until(() => jobCalls.get(job.id) === 1, "the hook");
-    const outboxAlarm = (await alarmOf(stub))!;
-    expect(outboxAlarm).toBeGreaterThan(Date.now() + 2_000);
-    const brief = sign(generateSecretKey(), 1, { tags: [["expiration", String(now() + 1)]], content: "soon gone" });
-    expect(await c.publish(brief)).toEqual([true, ""]);
-    expect(await alarmOf(stub)).toBe(Number(brief.tags[0]![1]) * 1000);
+    expect(await alarmOf(stub)).toBe(expiresAt(first));
     // The alarm fires on its own (no runDurableObjectAlarm): the event goes, the row stays and is looked at again.
-    await until(async () => !(await storedIds(stub)).includes(brief.id), "the expired event to go");
+    await until(async () => !(await storedIds(stub)).includes(first.id), "the first expired event to go");
     expect(await rows(stub)).toHaveLength(1);
-    const next = await alarmOf(stub);
-    expect(next).not.toBeNull();
-    expect(next!).toBeLessThanOrEqual(Date.now() + RERUN_AFTER_MS);
+    const look = (await alarmOf(stub))!;
+    expect(look).toBeGreaterThan(Date.now() + 2_000);
+    expect(look).toBeLessThanOrEqual(Date.now() + RERUN_AFTER_MS);
+    // The other way round: an expiration sooner than the outbox's look brings the alarm forward.
+    const second = sign(generateSecretKey(), 1, { tags: [["expiration", String(now() + 1)]], content: "gone too" });
+    expect(await c.publish(second)).toEqual([true, ""]);
+    expect(await alarmOf(stub)).toBe(expiresAt(second));
+    await until(async () => !(await storedIds(stub)).includes(second.id), "the second expired event to go");
+    expect(await rows(stub)).toHaveLength(1);
+    expect((await alarmOf(stub))!).toBeLessThanOrEqual(Date.now() + RERUN_AFTER_MS);
   });
 
   it("a later need never pushes back an earlier alarm, even one set by an evicted instance", async () => {
