@@ -48,14 +48,12 @@ export class JobRouter {
       const ids = this.host.outbox.add(calls.map((c) => ({ ...c, agent: null })));
       return () => this.forward(ids, calls);
     }
-    const hooks = this.hooks(calls);
-    const ids = this.host.outbox.add(hooks.map((h) => ({ ...h, agent: h.reg.agent })));
-    return () => hooks.forEach((h, i) => this.start(ids[i]!, h));
+    return this.write(calls);
   }
 
   /** Runs hooks passed on by another connection shard (their rows are written before the RPC answers). */
   run(calls: JobCall[]): void {
-    this.handOver(calls);
+    this.write(calls)();
   }
 
   /** Re-runs the hand-overs an earlier instance (or a failed forward) left in the outbox. */
@@ -79,7 +77,7 @@ export class JobRouter {
     const calls = forwards.map((r): JobCall => (r.deletion ? { job: r.job, deletion: r.deletion } : { job: r.job }));
     if (this.host.forward) return this.forward(forwards.map((r) => r.id), calls);
     // A row for shard 0 found on an object that holds the registrations itself: its hooks, here.
-    this.handOver(calls);
+    this.run(calls);
     for (const r of forwards) this.host.outbox.done(r.id);
   }
 
@@ -88,11 +86,11 @@ export class JobRouter {
     return deleted.filter((d) => isJobRequest(d.kind));
   }
 
-  /** Writes and starts the hooks of calls (cancellations before requests, as given). */
-  private handOver(calls: JobCall[]): void {
+  /** Writes the hooks of calls to the outbox (cancellations before requests, as given); what starts them. */
+  private write(calls: JobCall[]): () => void {
     const hooks = this.hooks(calls);
     const ids = this.host.outbox.add(hooks.map((h) => ({ ...h, agent: h.reg.agent })));
-    hooks.forEach((h, i) => this.start(ids[i]!, h));
+    return () => hooks.forEach((h, i) => this.start(ids[i]!, h));
   }
 
   /** The hook calls of job calls: each request to the agents it routes to, each cancellation to those with onCancel. */
