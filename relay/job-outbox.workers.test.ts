@@ -53,7 +53,7 @@ async function reset(name: string): Promise<Stub> {
 }
 
 async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 250; i++) {
     if (await done()) return;
     await sleep(20);
   }
