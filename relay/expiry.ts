@@ -1,30 +1,27 @@
-// NIP-40 expiry for an object that stores events (the single relay object, a storage shard): one
-// Durable Object alarm, set for the earliest expiration stored; when it fires, expired events go
-// and the alarm is set for the next one.
+// NIP-40 expiry for an object that stores events (the single relay object, a storage shard): the
+// object's alarm (shared through an AlarmClock) is wanted at the earliest expiration stored; when it
+// fires, expired events go and the alarm is wanted again for the next one.
+import type { AlarmClock } from "./alarm.ts";
 import type { EventStore } from "./store.ts";
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 export class ExpiryAlarm {
-  readonly #storage: DurableObjectStorage;
+  readonly #clock: AlarmClock;
   readonly #store: EventStore;
-  #next: number | null = null;
 
-  constructor(storage: DurableObjectStorage, store: EventStore) {
-    this.#storage = storage;
+  constructor(clock: AlarmClock, store: EventStore) {
+    this.#clock = clock;
     this.#store = store;
   }
 
   /** An event expiring at `at` (unix seconds) was stored. */
   schedule(at: number): void {
-    if (this.#next !== null && this.#next <= at) return;
-    this.#next = at;
-    void this.#storage.setAlarm(at * 1000);
+    this.#clock.want(at * 1000);
   }
 
-  /** The object's alarm fired. */
+  /** The object's alarm fired (after AlarmClock.fired). */
   fire(): void {
-    this.#next = null;
     const next = this.#store.expire(nowSeconds());
     if (next !== null) this.schedule(Math.max(next, nowSeconds() + 1));
   }

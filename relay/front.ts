@@ -36,8 +36,10 @@ export interface FrontHost {
   dispatch(conn: Conn, msg: unknown[]): void | Promise<void>;
   /** The canonical event of an EVENT message, or null after refusing its shape. */
   eventOf(conn: Conn, msg: unknown[]): NostrEvent | null;
-  /** After a stored event's OK: fan-out here, cancellations, edge agents. */
+  /** After a stored event's OK: fan-out here, cancellations. */
   afterStored(e: NostrEvent, raw: string, cancelled: NostrEvent[], at?: Position & { shard: number }): void;
+  /** A stored event's hand-overs to edge agents, written now (before its OK); what starts them (jobs.ts). */
+  jobsAccepted(e: NostrEvent, cancelled: NostrEvent[]): () => void;
 }
 
 /** Most consecutive EVENTs of one connection handled as one group. */
@@ -170,6 +172,8 @@ export class ShardFront {
     );
     const results = stored.then(async (saved) => {
       const deliveries: Delivery[] = [];
+      // Hand-overs are written here, a turn before the OKs go out, so the output gate holds them.
+      const handOvers: Array<() => void> = [];
       let k = 0;
       const out = events.map((e, i): Ingested => {
         const raw = raws[i]!;
@@ -182,9 +186,24 @@ export class ShardFront {
         const at = { ...s.at!, shard: s.shard };
         const cancels = JobRouter.jobsAmong(s.deleted);
         deliveries.push(cancels.length > 0 ? { raw, at, cancels } : { raw, at });
-        return { ok: true, message: "", after: () => this.host.afterStored(e, raw, cancels, at) };
+        const handOver = this.host.jobsAccepted(e, cancels);
+        handOvers.push(handOver);
+        return {
+          ok: true,
+          message: "",
+          after: () => {
+            this.host.afterStored(e, raw, cancels, at);
+            handOver();
+          },
+        };
       });
-      if (deliveries.length > 0) await this.router.broadcast({ deliver: deliveries });
+      try {
+        if (deliveries.length > 0) await this.router.broadcast({ deliver: deliveries });
+      } catch (err) {
+        // The events are stored (their OK says to retry, which finds them there): hand them over anyway.
+        handOvers.forEach((h) => h());
+        throw err;
+      }
       return out;
     });
     return { stored, results };

@@ -62,6 +62,15 @@ export interface JobContext {
   publish(event: NostrEvent): Promise<PublishResult>;
 }
 
+/**
+ * An edge agent's hooks. They must be idempotent: the relay keeps each hand-over in its outbox
+ * (job-outbox.ts) until the hook's promise settles, and runs it again, up to five times, when the
+ * relay object was reset (crash, eviction, deploy) before that, so a hook can be called more than
+ * once for one request (or one cancellation), possibly while an earlier call is still at work
+ * elsewhere. Answer once: claim the request somewhere durable before working (the OANIX edge
+ * providers claim each request in D1, so a second call finds it taken), and treat a cancellation of
+ * a job already stopped as done. A hook that throws has run: it is logged, not called again.
+ */
 export interface EdgeAgentHandler {
   onJob(job: NostrEvent, ctx: JobContext): void | Promise<void>;
   /** The customer deleted (kind 5) the request: stop work. */

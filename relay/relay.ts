@@ -25,6 +25,8 @@ import { checkRegistration, edgeAgentHandler, type AgentRegistration, type Publi
 import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Limits } from "./nip77.ts";
 import { RelayState, type Attachment } from "./state.ts";
 import { ExpiryAlarm, nowSeconds } from "./expiry.ts";
+import { AlarmClock } from "./alarm.ts";
+import { JobOutbox } from "./job-outbox.ts";
 import { BackgroundIndexer, EventStore } from "./store.ts";
 import { defaultVerifier, type Verifier } from "./verify.ts";
 import { isObjectWithId, refusalFor, refusalForOversized, storageReply, type Refusal } from "./replies.ts";
@@ -70,6 +72,8 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   private moderation: Moderation;
   private admins: Set<string>;
   private jobs: JobRouter;
+  /** The object's one alarm, shared by NIP-40 expiry and the job outbox. */
+  private clock: AlarmClock;
   private expiry: ExpiryAlarm;
   private neg: Nip77Sessions;
   private indexer: BackgroundIndexer;
@@ -82,7 +86,8 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   constructor(ctx: DurableObjectState, env: RelayEnv) {
     super(ctx, env);
     this.store = new EventStore(ctx.storage);
-    this.expiry = new ExpiryAlarm(ctx.storage, this.store);
+    const clock = (this.clock = new AlarmClock(ctx.storage));
+    this.expiry = new ExpiryAlarm(clock, this.store);
     this.indexer = new BackgroundIndexer(this.store);
     this.state = new RelayState(ctx.storage.sql);
     this.buckets = new BucketMap(10_000, ctx.storage.sql);
@@ -96,6 +101,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       agents: (kind) => this.state.agents(kind),
       publish: (e) => this.publish(e),
       waitUntil: (p) => ctx.waitUntil(p),
+      outbox: new JobOutbox(ctx.storage.sql, clock),
       // Edge agents are registered on connection shard 0, which runs their hooks.
       ...(router && !router.isRegistry ? { forward: (jobs) => router.registry.shardCall({ jobs }) } : {}),
     });
@@ -104,6 +110,8 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     this.conns = new Connections(this.state);
     this.conns.restore(ctx.getWebSockets());
     this.front = router ? new ShardFront(this.frontHost(), router) : null;
+    // Hand-overs to edge agents an earlier instance did not finish (job-outbox.ts), now that all is set up.
+    this.jobs.resume();
   }
 
   private loadConfig(): RelayConfig {
@@ -141,6 +149,7 @@ export class NostrRelay extends DurableObject<RelayEnv> {
       dispatch: (conn, msg) => this.dispatch(conn, msg),
       eventOf: (conn, msg) => this.eventOf(conn, msg),
       afterStored: (e, raw, cancelled, at) => this.afterStored(e, raw, cancelled, at),
+      jobsAccepted: (e, cancelled) => this.jobs.accepted(e, cancelled),
     };
   }
 
@@ -388,22 +397,24 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     const saved = this.store.save(e, raw);
     if (saved.status !== "stored") return storageReply(e.kind, saved.status);
     const exp = expirationOf(e);
+    const cancelled = JobRouter.jobsAmong(saved.deleted);
+    const handOver = this.jobs.accepted(e, cancelled); // written with the event, before its OK
     return {
       ok: true,
       message: "",
       after: () => {
-        this.afterStored(e, raw, JobRouter.jobsAmong(saved.deleted));
+        this.afterStored(e, raw, cancelled);
+        handOver();
         this.indexer.poke();
         if (exp !== null) this.expiry.schedule(exp);
       },
     };
   }
 
-  /** After a stored event's OK: fan-out here, subscribers of cancelled jobs, edge agents. */
+  /** After a stored event's OK: fan-out here and to subscribers of cancelled jobs (edge agents: jobs.accepted). */
   private afterStored(e: NostrEvent, raw: string, cancelled: NostrEvent[], at?: Position & { shard: number }): void {
     this.conns.fanOut(e, raw, at);
     if (cancelled.length > 0) this.conns.fanOutCancellation(e, cancelled);
-    this.jobs.accepted(e, cancelled);
   }
 
   // ---------------------------------------------------------------- REQ / CLOSE / COUNT
@@ -467,10 +478,12 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     this.conns.ok(conn, e.id, true, "");
   }
 
-  // ---------------------------------------------------------------- NIP-40 expiry
+  // ---------------------------------------------------------------- the alarm: NIP-40 expiry, job outbox
 
   override async alarm(): Promise<void> {
+    this.clock.fired();
     this.expiry.fire();
+    this.jobs.resume();
   }
 
 

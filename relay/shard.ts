@@ -11,6 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { expirationOf, type NostrEvent } from "./event.ts";
 import type { Filter } from "./filter.ts";
 import type { Row } from "./shards.ts";
+import { AlarmClock } from "./alarm.ts";
 import { ExpiryAlarm } from "./expiry.ts";
 import { BackgroundIndexer, EventStore, type SaveResult } from "./store.ts";
 
@@ -31,6 +32,7 @@ export type ShardSaveResult = SaveResult & { at?: Position };
 export class RelayStorageShard extends DurableObject<Record<string, unknown>> {
   private store: EventStore;
   private indexer: BackgroundIndexer;
+  private clock: AlarmClock;
   private expiry: ExpiryAlarm;
   private epoch = Date.now();
   private n = 0;
@@ -38,7 +40,8 @@ export class RelayStorageShard extends DurableObject<Record<string, unknown>> {
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
     super(ctx, env);
     this.store = new EventStore(ctx.storage);
-    this.expiry = new ExpiryAlarm(ctx.storage, this.store);
+    this.clock = new AlarmClock(ctx.storage);
+    this.expiry = new ExpiryAlarm(this.clock, this.store);
     this.indexer = new BackgroundIndexer(this.store);
   }
 
@@ -74,6 +77,7 @@ export class RelayStorageShard extends DurableObject<Record<string, unknown>> {
   }
 
   override async alarm(): Promise<void> {
+    this.clock.fired();
     this.expiry.fire();
   }
 
