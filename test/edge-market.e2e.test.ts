@@ -1,4 +1,5 @@
-// Payments at the edge, end to end: the local edge (`wrangler dev`) serves a priced provider whose
+// The marketplace at the edge, end to end. A customer written with NDK (NDKDVMRequest) asks an
+// edge-hosted provider for a job. Payments: the local edge (`wrangler dev`) serves a priced provider whose
 // wallet connect URI is a workspace secret; the local NWC wallet (a ledger file) answers NIP-47 on
 // the edge's own relay; customers are the CLI's job client (agents/host/job.ts) paying through
 // their own wallet connection. Also: a customer who never pays, and the edge restarted while a
@@ -8,6 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSecretKey } from "nostr-tools/pure";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import NDK, { NDKDVMRequest, NDKPrivateKeySigner, type NDKEvent } from "@nostr-dev-kit/ndk";
 import { startEdge, type Edge } from "../edge/dev/launch.ts";
 import { keySigner, newSecretKey, type Signer } from "../services/nip98.ts";
 import { JobFailed, submitJob } from "../agents/host/job.ts";
@@ -75,6 +78,37 @@ afterAll(async () => {
   wallet?.stop();
   await edge?.stop();
   rmSync(dir, { recursive: true, force: true });
+});
+
+describe("an NDK customer of an edge provider", () => {
+  it("NDKDVMRequest gets the answer of the agent the edge runs, with no provider machine on", async () => {
+    const ws = `ndk-${Math.random().toString(36).slice(2, 10)}`;
+    await ok(call(owner, "POST", `/w/${ws}`, {}), 201);
+    const view = await ok(call(owner, "POST", "/api/providers", { name: ws, kind: 5310, program: "jobcount", workspace: ws }), 201);
+    const ndk = new NDK({ explicitRelayUrls: [relayUrl()], signer: new NDKPrivateKeySigner(bytesToHex(generateSecretKey())) });
+    await ndk.connect(5000);
+    try {
+      const req = new NDKDVMRequest(ndk);
+      req.kind = 5310;
+      req.addInput("the quick brown fox", "text");
+      req.addParam("op", "upper");
+      await req.sign();
+      const feedback: string[] = [];
+      const result = new Promise<NDKEvent>((resolve) => {
+        const sub = ndk.subscribe({ kinds: [7000, req.kind! + 1000], "#e": [req.id] }, { closeOnEose: false });
+        sub.on("event", (e: NDKEvent) => (e.kind === 7000 ? feedback.push(e.tagValue("status") ?? "") : resolve(e)));
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      await req.publish();
+      const res = await result;
+      expect(res.content).toBe("THE QUICK BROWN FOX");
+      expect(res.pubkey).toBe(view.pubkey);
+      expect(res.tagValue("e")).toBe(req.id);
+      expect(feedback).toContain("processing");
+    } finally {
+      for (const r of ndk.pool.relays.values()) r.disconnect();
+    }
+  }, 60_000);
 });
 
 describe("edge provider payments (NIP-47, the local wallet on the edge's relay)", () => {
