@@ -16,7 +16,6 @@
 //   node bench/relay.ts            prints the results as JSON
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,7 +25,7 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { initNostrWasm } from "nostr-wasm";
 import { OFFLINE_ENV, startDev, type DevServer } from "../relay/dev.ts";
 import type { BenchResult } from "./types.ts";
-import { NO_RATE_LIMITS as RATE_LIMITS_OFF } from "./relay-workerd.ts";
+import { NO_RATE_LIMITS as RATE_LIMITS_OFF, freePort } from "./relay-workerd.ts";
 import type { NostrEvent } from "../relay/event.ts";
 
 
@@ -54,17 +53,6 @@ export const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
 
 export function withTimeout<T>(p: Promise<T>, what: string, ms = STEP_TIMEOUT): Promise<T> {
   let t: NodeJS.Timeout;

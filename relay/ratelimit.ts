@@ -127,3 +127,16 @@ export class BucketMap {
     if (this.timer === null) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
   }
 }
+
+/** Takes a message's token from its connection's bucket and its address's: the text of the refusal, or null. */
+export function overMessageRate(
+  buckets: BucketMap,
+  cfg: { messagesPerSecond: number; messageBurst: number; messagesPerSecondPerIp: number; messageBurstPerIp: number },
+  conn: { att: { id: string; ip?: string | null } },
+  now: number,
+): string | null {
+  if (!buckets.take(`c:${conn.att.id}`, cfg.messagesPerSecond, cfg.messageBurst, now)) return `rate-limited: more than ${cfg.messagesPerSecond} messages/s; slow down`;
+  if (conn.att.ip && !buckets.take(`ip:${conn.att.ip}`, cfg.messagesPerSecondPerIp, cfg.messageBurstPerIp, now))
+    return `rate-limited: more than ${cfg.messagesPerSecondPerIp} messages/s from this address; slow down`;
+  return null;
+}

@@ -20,7 +20,7 @@ import { Moderation } from "./moderation.ts";
 import { relayInfo } from "./nip11.ts";
 import { checkAuthEvent, relayUrlKey } from "./nip42.ts";
 import { handleManagement, isManagementRequest, parseAdmins, type Managed } from "./nip86.ts";
-import { BucketMap } from "./ratelimit.ts";
+import { BucketMap, overMessageRate } from "./ratelimit.ts";
 import { checkRegistration, edgeAgentHandler, type AgentRegistration, type PublishResult } from "./nip90.ts";
 import { NIP77_DEFAULTS, Nip77Sessions, advertiseNip77, mergeNip77, type Nip77Limits } from "./nip77.ts";
 import { RelayState, type Attachment } from "./state.ts";
@@ -242,7 +242,8 @@ export class NostrRelay extends DurableObject<RelayEnv> {
     if (message.length > this.cfg.maxMessageLength || (message.length * 3 > this.cfg.maxMessageLength && encoder.encode(message).length > this.cfg.maxMessageLength))
       return this.refuse(conn, refusalForOversized(message), `invalid: message is larger than ${this.cfg.maxMessageLength} bytes`), null;
     // Rate limits come before parsing and verification: a flood is refused at the cost of a counter.
-    const limited = this.overRate(conn);
+    const limited = overMessageRate(this.buckets, this.cfg, conn, Date.now());
+    conn.refusals = limited === null ? 0 : conn.refusals + 1;
     if (limited !== null) return this.rateLimited(conn, message, limited), null;
     let msg: unknown;
     try {
@@ -327,19 +328,6 @@ export class NostrRelay extends DurableObject<RelayEnv> {
   }
 
   // ---------------------------------------------------------------- rate limits and refusals
-
-  /** Takes a token from the connection's bucket and its address's; the text of the refusal, or null. */
-  private overRate(conn: Conn): string | null {
-    const now = Date.now();
-    const cfg = this.cfg;
-    let limited: string | null = null;
-    if (!this.buckets.take(`c:${conn.att.id}`, cfg.messagesPerSecond, cfg.messageBurst, now))
-      limited = `rate-limited: more than ${cfg.messagesPerSecond} messages/s; slow down`;
-    else if (conn.att.ip && !this.buckets.take(`ip:${conn.att.ip}`, cfg.messagesPerSecondPerIp, cfg.messageBurstPerIp, now))
-      limited = `rate-limited: more than ${cfg.messagesPerSecondPerIp} messages/s from this address; slow down`;
-    conn.refusals = limited === null ? 0 : conn.refusals + 1;
-    return limited;
-  }
 
   /** Sends a refusal in the shape the message asked for (replies.ts decides which). */
   private refuse(conn: Conn, r: Refusal, text: string): void {
