@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decode } from "nostr-tools/nip19";
 import { join } from "node:path";
-import { HAVE_CHROMIUM, OUT, startLab, type Lab, type Watched } from "./harness.ts";
+import { HAVE_CHROMIUM, OUT, killAndRunAgain, startLab, type Lab, type Watched } from "./harness.ts";
 import { RemoteService } from "../../services/remote.ts";
 import { keySigner, newSecretKey } from "../../services/nip98.ts";
 import type { RunOptions, RunResult } from "../../browser/protocol.ts";
@@ -104,17 +104,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the JSPI-free path in Chromium", () => {
   });
 
   it("spawn streams output and kill() stops a running guest; the next run works", async () => {
-    const r = await w.page.evaluate(async () => {
-      const host = await oanix().createHost({ jspi: false });
-      let seen = "";
-      const p = host.spawn(new URL("/agents/busy.wasm", location.href), { onStdout: (t: string) => (seen += t) });
-      while (!seen) await new Promise((r) => setTimeout(r, 10));
-      p.kill();
-      const killed = await p.done;
-      const after = await host.run(new URL("/agents/hello.wasm", location.href));
-      host.close();
-      return { seen, killed, after };
-    });
+    const r = await killAndRunAgain(w, { jspi: false });
     expect(r.seen).toBe("busy: start\n");
     expect(r.killed).toMatchObject({ code: 137, reason: "killed", stdout: "busy: start\n" });
     expect(r.after).toMatchObject({ code: 0, stdout: "hello\n" });

@@ -68,3 +68,24 @@ export async function startLab(): Promise<Lab> {
     },
   };
 }
+
+/** The library in the page (ready() loads it). */
+declare const oanix: () => typeof import("../../browser/host.ts");
+
+/**
+ * spawn streams output and kill() stops a running guest, then the next run works: the same check
+ * for each way a host runs guests (JSPI, or the SharedArrayBuffer fallback with `{jspi: false}`).
+ */
+export async function killAndRunAgain(w: Watched, hostOptions: Record<string, unknown>) {
+  return w.page.evaluate(async (opts) => {
+    const host = await oanix().createHost(opts);
+    let seen = "";
+    const p = host.spawn(new URL("/agents/busy.wasm", location.href), { onStdout: (t: string) => (seen += t) });
+    while (!seen) await new Promise((r) => setTimeout(r, 10));
+    p.kill();
+    const killed = await p.done;
+    const after = await host.run(new URL("/agents/hello.wasm", location.href));
+    host.close();
+    return { seen, killed, after };
+  }, hostOptions);
+}
