@@ -1,7 +1,9 @@
 // D1: jobs with the lifecycle queued → running → succeeded | failed, their events, and the
 // per-workspace SHA-256 hash-chained audit log (written by each workspace DO, which is the only
-// writer of its chain, so the chain never forks). The schema is edge/migrations/0001_init.sql.
+// writer of its chain, so the chain never forks). The schema is edge/migrations/0001_init.sql, which
+// the Worker also applies on first use (so `wrangler dev` needs no migration step).
 import { FsError } from "../runtime/errors.ts";
+import initSql from "./migrations/0001_init.sql";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { hex } from "./bytes.ts";
 
@@ -10,40 +12,15 @@ export function auditHash(prev: string, seq: number, ws: string, time: number, a
   return hex(sha256(new TextEncoder().encode(`${prev}\n${JSON.stringify([seq, ws, time, actor, action, detail])}`)));
 }
 
-export const SCHEMA_STATEMENTS = [
-  `CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY,
-  workspace TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  input TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed')),
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  actor TEXT NOT NULL,
-  result TEXT,
-  error TEXT
-)`,
-  `CREATE INDEX IF NOT EXISTS jobs_workspace ON jobs (workspace, created_at)`,
-  `CREATE TABLE IF NOT EXISTS job_events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  job_id TEXT NOT NULL,
-  time INTEGER NOT NULL,
-  type TEXT NOT NULL,
-  data TEXT
-)`,
-  `CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job_id, id)`,
-  `CREATE TABLE IF NOT EXISTS audit (
-  workspace TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  time INTEGER NOT NULL,
-  actor TEXT NOT NULL,
-  action TEXT NOT NULL,
-  detail TEXT NOT NULL,
-  prev TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  PRIMARY KEY (workspace, seq)
-)`,
-];
+/**
+ * The statements of a migration file, for `schemaOnce`: `--` comments dropped, split at `;`. (The
+ * migrations hold no `;` inside a string or a trigger body; one that does needs a real splitter.)
+ */
+export function statementsOf(sql: string): string[] {
+  return sql.replace(/--[^\n]*/g, "").split(";").map((s) => s.trim()).filter(Boolean);
+}
+
+const SCHEMA_STATEMENTS = statementsOf(initSql);
 
 /** Applies `statements` once per isolate and database (idempotent: each is IF NOT EXISTS); a failed try is tried again on the next call. */
 export function schemaOnce(statements: readonly string[]): (db: D1Database) => Promise<void> {

@@ -1,5 +1,5 @@
 -- OANIX edge D1 schema: jobs, their events, and the hash-chained audit log.
--- edge/d1.ts applies the same statements idempotently on first use (a test keeps them equal),
+-- edge/d1.ts imports this file and applies its statements idempotently on first use,
 -- so `wrangler dev` works without a migration step; `wrangler d1 migrations apply` is still right.
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,

@@ -1,4 +1,4 @@
--- The edge provider's tables (edge/provider/store.ts applies the same statements on first use).
+-- The edge provider's tables (edge/provider/store.ts imports this file and applies it on first use).
 CREATE TABLE IF NOT EXISTS edge_providers (
   name TEXT PRIMARY KEY,
   owner TEXT NOT NULL,

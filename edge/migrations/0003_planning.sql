@@ -2,8 +2,8 @@
 -- the run's workspace), parked ideas, run events, and webhook destinations per owner. Adapted from
 -- the Foundation seed's planning_runs, planning_artifacts, planning_parked_ideas and
 -- webhook_destinations (the tenant is the owner's pubkey; the seed's audit_chain is the
--- workspace's own chain, table audit). edge/planning/schema.ts applies the same statements on
--- first use (a test keeps them equal).
+-- workspace's own chain, table audit). edge/planning/schema.ts imports this file and applies its
+-- statements on first use.
 CREATE TABLE IF NOT EXISTS planning_runs (
   id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,

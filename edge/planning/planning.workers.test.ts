@@ -10,10 +10,8 @@ import { RunLock } from "../../agents/host/planning/lock.ts";
 import { RemoteService } from "../../services/remote.ts";
 import type { WireOp } from "../../services/remote-wire.ts";
 import { runBatch } from "../batch.ts";
-import { PLANNING_STATEMENTS } from "./schema.ts";
 import { packageKey } from "./outbox.ts";
 import { allowedPrivate, checkOutbound } from "./outbound.ts";
-import migration from "../migrations/0003_planning.sql?raw";
 import { call, createWs, errCode, json, newKey, readText, stub } from "../testing.ts";
 
 declare module "vitest" {
@@ -50,11 +48,6 @@ async function hmac(secret: string, body: string): Promise<string> {
 }
 
 describe("planning runs at the edge", { timeout: 180_000 }, () => {
-  it("the D1 migration and the statements the Worker applies are the same", () => {
-    const norm = (s: string) => s.replace(/\s+/g, " ").trim();
-    expect(migration.replace(/--[^\n]*\n/g, "\n").split(";").map(norm).filter(Boolean)).toEqual(PLANNING_STATEMENTS.map(norm));
-  });
-
   it("a whole offline run through the API: artifacts in the workspace, package in R2, events signed to a webhook and retried", async () => {
     const a = newKey();
     const name = `h-${crypto.randomUUID().slice(0, 8)}`;

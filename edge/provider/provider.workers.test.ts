@@ -13,8 +13,7 @@ import { call, createWs, json, newKey, stub } from "../testing.ts";
 import { serveJob } from "./handler.ts";
 import { HANDLER } from "./relay.ts";
 import { addProvider, answersTo, ask, nextKind, query, sign, sleep, status, summary } from "./testing.ts";
-import { PROVIDER_SCHEMA, jobState } from "./store.ts";
-import migration from "../migrations/0002_edge_providers.sql?raw";
+import { jobState } from "./store.ts";
 import type { ProviderEnv } from "./config.ts";
 
 const admin = keySigner("7e57ad31".repeat(8)); // in ADMIN_PUBKEYS (vitest.config.ts)
@@ -264,13 +263,5 @@ describe("edge provider: configured in wrangler.toml", () => {
     relay.close();
     expect(result?.content).toBe("4 words");
     expect((await relayStub(env.RELAY).listAgents(5951))).toEqual([{ kind: 5951, agent: "cfg-count", handler: HANDLER, pubkey: cfg.pubkey }]);
-  });
-});
-
-describe("edge provider: D1", () => {
-  it("the migration file and the schema the provider applies are the same statements", () => {
-    const norm = (x: string) => x.replace(/\s+/g, " ").trim();
-    const fromFile = migration.replace(/--[^\n]*\n/g, "\n").split(";").map(norm).filter(Boolean);
-    expect(fromFile).toEqual(PROVIDER_SCHEMA.map(norm));
   });
 });

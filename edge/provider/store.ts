@@ -1,29 +1,14 @@
-// D1 tables of the edge provider (edge/migrations/0002_edge_providers.sql holds the same statements):
+// D1 tables of the edge provider (edge/migrations/0002_edge_providers.sql, applied on first use too):
 // - edge_providers: the providers added through the admin route. A removed one keeps its row
 //   (config NULL), so its name, and with it its Nostr identity (keys.ts), stays with its owner.
 // - edge_provider_jobs: one row per (provider, request): the claim that makes a job run once and
 //   be answered once, whichever isolate or how many times the relay hands it over, and the state
 //   a cancel writes (claimed → answered | failed | cancelled).
 import { checkProvider, configured, type ProviderConfig, type ProviderEnv } from "./config.ts";
-import { schemaOnce } from "../d1.ts";
+import { schemaOnce, statementsOf } from "../d1.ts";
+import providersSql from "../migrations/0002_edge_providers.sql";
 
-export const PROVIDER_SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS edge_providers (
-  name TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  config TEXT,
-  updated_at INTEGER NOT NULL
-)`,
-  `CREATE TABLE IF NOT EXISTS edge_provider_jobs (
-  provider TEXT NOT NULL,
-  request TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('claimed', 'answered', 'failed', 'cancelled')),
-  job TEXT,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (provider, request)
-)`,
-  `CREATE INDEX IF NOT EXISTS edge_provider_jobs_age ON edge_provider_jobs (updated_at)`,
-];
+const PROVIDER_SCHEMA = statementsOf(providersSql);
 
 /** Claims are kept this long (requests older than this are not served again anyway: NIP-90 jobs are short). */
 const CLAIM_KEEP_MS = 7 * 24 * 3600 * 1000;

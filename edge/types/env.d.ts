@@ -17,11 +17,6 @@ declare module "*.wasm" {
   export default module;
 }
 
-declare module "*.sql?raw" {
-  const text: string;
-  export default text;
-}
-
 // JSPI and WebAssembly.compile exist in workerd (compiling bytes is refused at run time, which
 // runtime/modules.ts handles); the generated runtime types leave them out.
 declare namespace WebAssembly {

@@ -2,8 +2,6 @@
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
-import migration from "../migrations/0001_init.sql?raw";
-import { SCHEMA_STATEMENTS } from "../d1.ts";
 import { INLINE_MAX } from "../../services/remote-wire.ts";
 import { batch, call, createWs, json, newKey, text } from "../testing.ts";
 
